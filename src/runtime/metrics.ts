@@ -1,0 +1,184 @@
+/**
+ * prom-client implementations of the work queue and controller metrics hooks, with the
+ * names and help texts controller-runtime uses, so existing dashboards and alerts work:
+ *
+ *   workqueue_depth{name}                          gauge
+ *   workqueue_adds_total{name}                     counter
+ *   workqueue_retries_total{name}                  counter
+ *   workqueue_queue_duration_seconds{name}         histogram
+ *   workqueue_work_duration_seconds{name}          histogram
+ *   workqueue_unfinished_work_seconds{name}        gauge (computed at scrape time)
+ *   workqueue_longest_running_processor_seconds{name} gauge (computed at scrape time)
+ *   controller_runtime_reconcile_total{controller,result}   counter (result: success|error|requeue|requeue_after)
+ *   controller_runtime_reconcile_errors_total{controller}   counter
+ *   controller_runtime_terminal_reconcile_errors_total{controller} counter
+ *   controller_runtime_reconcile_time_seconds{controller}   histogram
+ *   controller_runtime_max_concurrent_reconciles{controller} gauge
+ *   controller_runtime_active_workers{controller}  gauge
+ *
+ * Guarantees:
+ * - One set of metric objects per Registry: `RuntimeMetrics.for(registry)` is memoised,
+ *   so any number of queues/controllers can share a registry without "already
+ *   registered" errors; each gets its own label value.
+ * - `controller_runtime_reconcile_total` is initialised to 0 for every result when a
+ *   controller is registered (as controller-runtime does), so `rate()` works from the
+ *   first scrape.
+ * - Unfinished-work gauges are computed from the queue when scraped (no ticker timer).
+ *
+ * Caveat: metric names are fixed; two *different* queues given the same name share series.
+ */
+import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from 'prom-client';
+import type { ControllerMetrics, ReconcileResult, UnfinishedWork, WorkQueueMetrics } from './workqueue.ts';
+
+const RECONCILE_RESULTS: readonly ReconcileResult[] = ['success', 'error', 'requeue', 'requeue_after'];
+
+/** controller-runtime's reconcile_time_seconds buckets. */
+const RECONCILE_TIME_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 3.5, 4.0,
+  4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+];
+
+const instances = new WeakMap<Registry, RuntimeMetrics>();
+
+export class RuntimeMetrics {
+  readonly registry: Registry;
+  readonly depth: Gauge<'name'>;
+  readonly adds: Counter<'name'>;
+  readonly retries: Counter<'name'>;
+  readonly queueDuration: Histogram<'name'>;
+  readonly workDuration: Histogram<'name'>;
+  readonly unfinishedWork: Gauge<'name'>;
+  readonly longestRunning: Gauge<'name'>;
+  readonly reconcileTotal: Counter<'controller' | 'result'>;
+  readonly reconcileErrors: Counter<'controller'>;
+  readonly terminalErrors: Counter<'controller'>;
+  readonly reconcileTime: Histogram<'controller'>;
+  readonly maxConcurrent: Gauge<'controller'>;
+  readonly activeWorkers: Gauge<'controller'>;
+  readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
+
+  /** The metrics registered on `registry` (created on first use). */
+  static for(registry: Registry): RuntimeMetrics {
+    let m = instances.get(registry);
+    if (!m) {
+      m = new RuntimeMetrics(registry);
+      instances.set(registry, m);
+    }
+    return m;
+  }
+
+  private constructor(registry: Registry) {
+    this.registry = registry;
+    const registers = [registry];
+    const sources = this.#unfinishedSources;
+    const latencyBuckets = exponentialBuckets(1e-8, 10, 12);
+    this.depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue', labelNames: ['name'], registers });
+    this.adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue', labelNames: ['name'], registers });
+    this.retries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue', labelNames: ['name'], registers });
+    this.queueDuration = new Histogram({
+      name: 'workqueue_queue_duration_seconds',
+      help: 'How long in seconds an item stays in workqueue before being requested',
+      labelNames: ['name'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.workDuration = new Histogram({
+      name: 'workqueue_work_duration_seconds',
+      help: 'How long in seconds processing an item from workqueue takes.',
+      labelNames: ['name'],
+      buckets: latencyBuckets,
+      registers,
+    });
+    this.unfinishedWork = new Gauge({
+      name: 'workqueue_unfinished_work_seconds',
+      help:
+        'How many seconds of work has been done that is in progress and hasn\'t been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.',
+      labelNames: ['name'],
+      registers,
+      collect() {
+        for (const [name, source] of sources) this.set({ name }, source().unfinishedSeconds);
+      },
+    });
+    this.longestRunning = new Gauge({
+      name: 'workqueue_longest_running_processor_seconds',
+      help: 'How many seconds has the longest running processor for workqueue been running.',
+      labelNames: ['name'],
+      registers,
+      collect() {
+        for (const [name, source] of sources) this.set({ name }, source().longestRunningSeconds);
+      },
+    });
+    this.reconcileTotal = new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Total number of reconciliations per controller',
+      labelNames: ['controller', 'result'],
+      registers,
+    });
+    this.reconcileErrors = new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Total number of reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.terminalErrors = new Counter({
+      name: 'controller_runtime_terminal_reconcile_errors_total',
+      help: 'Total number of terminal reconciliation errors per controller',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.reconcileTime = new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Length of time per reconciliation per controller',
+      labelNames: ['controller'],
+      buckets: RECONCILE_TIME_BUCKETS,
+      registers,
+    });
+    this.maxConcurrent = new Gauge({
+      name: 'controller_runtime_max_concurrent_reconciles',
+      help: 'Maximum number of concurrent reconciles per controller',
+      labelNames: ['controller'],
+      registers,
+    });
+    this.activeWorkers = new Gauge({
+      name: 'controller_runtime_active_workers',
+      help: 'Number of currently used workers per controller',
+      labelNames: ['controller'],
+      registers,
+    });
+  }
+
+  /** Hooks for a `WorkQueue` named `name`. */
+  forQueue(name: string): WorkQueueMetrics {
+    const labels = { name };
+    this.depth.set(labels, 0);
+    this.adds.inc(labels, 0);
+    this.retries.inc(labels, 0);
+    return {
+      add: () => this.adds.inc(labels),
+      depth: (n) => this.depth.set(labels, n),
+      queueDuration: (s) => this.queueDuration.observe(labels, s),
+      workDuration: (s) => this.workDuration.observe(labels, s),
+      retry: () => this.retries.inc(labels),
+      bindUnfinishedWork: (source) => {
+        this.#unfinishedSources.set(name, source);
+      },
+    };
+  }
+
+  /** Hooks for `WorkQueue.runWorkers` of the controller named `controller`. */
+  forController(controller: string): ControllerMetrics {
+    const labels = { controller };
+    for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);
+    this.reconcileErrors.inc(labels, 0);
+    this.terminalErrors.inc(labels, 0);
+    this.activeWorkers.set(labels, 0);
+    return {
+      reconcileResult: (result) => this.reconcileTotal.inc({ controller, result }),
+      reconcileError: () => this.reconcileErrors.inc(labels),
+      terminalError: () => this.terminalErrors.inc(labels),
+      reconcileTime: (s) => this.reconcileTime.observe(labels, s),
+      activeWorkers: (delta) => (delta >= 0 ? this.activeWorkers.inc(labels, delta) : this.activeWorkers.dec(labels, -delta)),
+      maxConcurrentReconciles: (n) => this.maxConcurrent.set(labels, n),
+    };
+  }
+}
