@@ -1,0 +1,374 @@
+/**
+ * The log server: fastify HTTP API over one EventStore.
+ *
+ * startServer() locks the data dir (a held lock fails fast), starts listening (so
+ * /healthz and /status answer while recovery runs), then recovers in the background.
+ */
+import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { silentLogger, type Logger } from '../common/logger.ts';
+import type { RecoveryReport } from '../storage/report.ts';
+import { EventStore, StoreError, eventBodyJson, eventDraft, requestHash, type EventDraft, type StatsSnapshot } from '../storage/store.ts';
+import { serverConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
+import { createMetrics, type ServerMetrics } from './metrics.ts';
+import { writeTerminationMessage } from './termination.ts';
+
+export type ServerState = 'recovering' | 'ready' | 'corrupt' | 'failed';
+
+export interface StatusBody {
+  state: ServerState;
+  version: string;
+  durability: ServerConfig['durability'];
+  startedAt: string;
+  bootId: string;
+  /** null while the first recovery of this boot is still running. */
+  recovery: RecoveryReport | null;
+  stats: StatsSnapshot;
+  /** The last repair done by this boot (POST /admin/repair), if any. */
+  repair?: { corruptionId: string; movedTo: string; bytesMoved: number };
+}
+
+export interface ServerHandle {
+  url: string;
+  host: string;
+  port: number;
+  bootId: string;
+  store: EventStore;
+  app: FastifyInstance;
+  metrics: ServerMetrics;
+  /** Resolves when the first recovery finished (ready or corrupt). */
+  recovered: Promise<RecoveryReport>;
+  status(): StatusBody;
+  /** Stops accepting, finishes in-flight requests and commits, closes the store. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Called on a storage write/fsync failure. Default: log only (the CLI exits non-zero). */
+  onFatal?: (err: Error) => void;
+}
+
+export const VERSION: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const PROTECTED = /^\/(events|stats|status|v1\/status|admin)(\/|\?|$)/;
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+
+const readQuery = z.object({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+const repairBody = z.object({ corruptionId: z.string().min(1) });
+
+class HttpError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+  constructor(statusCode: number, code: string, message: string) {
+    super(message);
+    this.statusCode = statusCode;
+    this.code = code;
+  }
+}
+
+function storeErrorStatus(code: string): number {
+  switch (code) {
+    case 'idempotency_conflict':
+      return 422;
+    case 'repair_conflict':
+      return 409;
+    case 'corrupt':
+    case 'failed':
+    case 'not_ready':
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+function sha(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+export async function startServer(input: ServerConfigInput, opts: StartOptions = {}): Promise<ServerHandle> {
+  const config = serverConfigSchema.parse(input);
+  const log = opts.logger ?? silentLogger;
+  const bootId = randomUUID();
+  const startedAt = new Date().toISOString();
+  let metrics: ServerMetrics | undefined;
+  let fatal: Error | undefined;
+  const store = new EventStore({
+    dataDir: config.dataDir,
+    durability: config.durability,
+    fsyncIntervalMs: config.fsyncIntervalMs,
+    segmentMaxBytes: config.segmentBytes,
+    logger: log,
+    onCommit: (info) => metrics?.onCommit(info),
+    onFatal: (err) => {
+      fatal = err;
+      writeTerminationMessage(config.terminationMessagePath, { state: 'failed', bootId, error: err.message }, log);
+      opts.onFatal?.(err);
+    },
+  });
+  await store.lockDir();
+
+  const state = (): ServerState => {
+    if (fatal !== undefined || store.state === 'failed') return 'failed';
+    if (store.report === undefined || store.state === 'recovering') return 'recovering';
+    return store.state === 'corrupt' ? 'corrupt' : 'ready';
+  };
+  metrics = createMetrics(() => store, state);
+  const status = (): StatusBody => {
+    const body: StatusBody = {
+      state: state(),
+      version: VERSION,
+      durability: config.durability,
+      startedAt,
+      bootId,
+      recovery: store.report ?? null,
+      stats: store.stats(),
+    };
+    if (store.lastRepair !== undefined) body.repair = store.lastRepair;
+    return body;
+  };
+
+  const app = Fastify({ logger: false, bodyLimit: config.maxBodyBytes, return503OnClosing: true });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'buffer' }, (_req, body, done) => {
+    done(null, body);
+  });
+
+  const tokenHash = config.token === undefined ? undefined : sha(config.token);
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (tokenHash === undefined || !PROTECTED.test(req.url)) return;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/.exec(h);
+    const ok = m !== null && timingSafeEqual(sha(m[1]!), tokenHash);
+    if (!ok) {
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token');
+    }
+  });
+  let shuttingDown = false;
+  app.addHook('onSend', async (_req, reply, payload) => {
+    // Responses finishing during shutdown must not leave keep-alive sockets behind.
+    if (shuttingDown) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics?.httpRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode);
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let status = 500;
+    let code = 'internal';
+    if (err instanceof HttpError) {
+      status = err.statusCode;
+      code = err.code;
+    } else if (err instanceof StoreError) {
+      status = storeErrorStatus(err.code);
+      code = err.code;
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      status = err.statusCode;
+      code =
+        status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : status === 400 ? 'bad_request' : (err.code ?? 'client_error');
+    }
+    if (status >= 500 && !(err instanceof StoreError)) log.error({ err, url: req.url }, 'request failed');
+    const body: Record<string, unknown> = { error: code, message: err.message };
+    if (status === 503) body.state = state();
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: 'not_found', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const s = state();
+    const ready = s === 'ready' && store.state === 'ready';
+    return reply.code(ready ? 200 : 503).send({ ready, state: s });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    const text = await metrics!.registry.metrics();
+    return reply.type(metrics!.registry.contentType).send(text);
+  });
+  app.get('/status', async () => status());
+  app.get('/v1/status', async () => status());
+  app.get('/stats', async () => store.stats());
+
+  app.post('/events', async (req, reply) => {
+    if (store.state !== 'ready') assertWritable();
+    const body = req.body;
+    if (!Buffer.isBuffer(body)) throw new HttpError(400, 'bad_request', 'a request body is required');
+    if (!isUtf8(body)) throw new HttpError(400, 'invalid_utf8', 'the body is not valid UTF-8');
+    const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const keyHeader = req.headers['idempotency-key'];
+    let key: string | undefined;
+    if (keyHeader !== undefined) {
+      if (typeof keyHeader !== 'string' || !IDEMPOTENCY_KEY_RE.test(keyHeader)) {
+        throw new HttpError(400, 'bad_request', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
+      }
+      key = keyHeader;
+    }
+    const text = body.toString('utf8');
+    const createdAt = new Date().toISOString();
+    let events: EventDraft[];
+    const batch = ct === 'application/x-ndjson';
+    if (!batch) {
+      events = [eventDraft(eventBodyJson(parseObject(text, 'the body')), createdAt)];
+    } else {
+      events = [];
+      const lines = text.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!.trim();
+        if (line === '') continue;
+        events.push(eventDraft(eventBodyJson(parseObject(line, `line ${i + 1}`)), createdAt));
+      }
+      if (events.length === 0) throw new HttpError(400, 'bad_request', 'the NDJSON batch has no events');
+    }
+    const res = await store.append({
+      events,
+      batch,
+      ...(key !== undefined ? { idempotencyKey: key, requestHash: requestHash(ct, body) } : {}),
+    });
+    reply.code(res.replayed ? 200 : 201).type('application/json; charset=utf-8');
+    if (res.replayed) reply.header('idempotent-replayed', 'true');
+    if (!res.batch) return reply.send(res.payloads[0]);
+    const parts: Buffer[] = [Buffer.from('[')];
+    res.payloads.forEach((p, i) => {
+      if (i > 0) parts.push(Buffer.from(','));
+      parts.push(p);
+    });
+    parts.push(Buffer.from(']'));
+    return reply.send(Buffer.concat(parts));
+  });
+
+  app.get('/events/:id', async (req, reply) => {
+    requireReadable();
+    const { id } = req.params as { id: string };
+    const payload = await store.getById(id);
+    if (payload === undefined) throw new HttpError(404, 'not_found', `no event with id ${JSON.stringify(id)}`);
+    return reply.type('application/json; charset=utf-8').send(payload);
+  });
+
+  app.get('/events', async (req, reply) => {
+    requireReadable();
+    const q = readQuery.safeParse(req.query);
+    if (!q.success) {
+      const issue = q.error.issues[0]!;
+      throw new HttpError(400, 'bad_request', `query ${issue.path.join('.')}: ${issue.message}`);
+    }
+    const payloads = await store.readAfter(q.data.after, q.data.limit);
+    const parts: Buffer[] = [];
+    const nl = Buffer.from('\n');
+    for (const p of payloads) parts.push(p, nl);
+    return reply.type('application/x-ndjson; charset=utf-8').send(Buffer.concat(parts));
+  });
+
+  app.post('/admin/repair', async (req, reply) => {
+    const body = req.body;
+    let parsed: unknown;
+    try {
+      parsed = Buffer.isBuffer(body) ? JSON.parse(body.toString('utf8')) : undefined;
+    } catch {
+      throw new HttpError(400, 'bad_request', 'the body is not valid JSON');
+    }
+    const r = repairBody.safeParse(parsed);
+    if (!r.success) throw new HttpError(400, 'bad_request', 'expected {"corruptionId": "<id from /status>"}');
+    log.warn({ corruptionId: r.data.corruptionId }, 'repair requested over HTTP');
+    const report = await store.repair(r.data.corruptionId);
+    metrics?.onRecovery(report);
+    onRecovered(report);
+    return reply.code(200).send(status());
+  });
+
+  function requireReadable(): void {
+    if (state() === 'recovering') throw new HttpError(503, 'not_ready', 'recovery is still running');
+  }
+  function assertWritable(): void {
+    const s = state();
+    if (s === 'corrupt') {
+      const c = store.report?.corruption;
+      throw new HttpError(503, 'corrupt', `the log is corrupt (${c?.segment} offset ${c?.offset}: ${c?.reason}); writes are refused until it is repaired`);
+    }
+    if (s === 'failed') throw new HttpError(503, 'failed', 'the log stopped accepting writes after a storage failure');
+    throw new HttpError(503, 'not_ready', `the log is not accepting writes (${store.state})`);
+  }
+  function parseObject(text: string, what: string): Record<string, unknown> {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (err) {
+      throw new HttpError(400, 'invalid_json', `${what} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HttpError(400, 'not_an_object', `${what} must be a JSON object`);
+    return v as Record<string, unknown>;
+  }
+  function onRecovered(report: RecoveryReport): void {
+    if (report.outcome === 'CorruptionDetected') {
+      log.fatal({ recovery: report, bootId }, 'CORRUPTION DETECTED in the event log: writes refused until a human repairs it (POST /admin/repair or `eventlog-server repair`)');
+      writeTerminationMessage(config.terminationMessagePath, { state: 'corrupt', bootId, recovery: report }, log);
+    }
+  }
+
+  await app.listen({ host: config.host, port: config.port });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
+  const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  log.info({ host: config.host, port, bootId, durability: config.durability }, 'listening');
+
+  const recovered = store.recover().then(
+    (report) => {
+      metrics?.onRecovery(report);
+      onRecovered(report);
+      return report;
+    },
+    (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      log.fatal({ err: e }, 'recovery failed');
+      fatal = e;
+      writeTerminationMessage(config.terminationMessagePath, { state: 'failed', bootId, error: `recovery failed: ${e.message}` }, log);
+      opts.onFatal?.(e);
+      throw e;
+    },
+  );
+  recovered.catch(() => undefined);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    host: config.host,
+    port,
+    bootId,
+    store,
+    app,
+    metrics,
+    recovered,
+    status,
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        // server.close() only reaps sockets idle at that instant; keep reaping the ones that
+        // go idle after their in-flight response, or close() would wait for keep-alive timeouts.
+        const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(reaper);
+        }
+        await recovered.catch(() => undefined);
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,91 @@
+/** Prometheus metrics on a private Registry (never the global one). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RecoveryReport } from '../storage/report.ts';
+import type { CommitInfo, EventStore } from '../storage/store.ts';
+
+export interface ServerMetrics {
+  registry: Registry;
+  onCommit(info: CommitInfo): void;
+  onRecovery(report: RecoveryReport): void;
+  httpRequest(route: string, method: string, status: number): void;
+}
+
+const STATES = ['recovering', 'ready', 'corrupt', 'failed'] as const;
+const OUTCOMES = ['Clean', 'TornTailTruncated', 'CorruptionDetected'] as const;
+
+export function createMetrics(getStore: () => EventStore, getState: () => string): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'eventlog_server_' });
+  const appends = new Counter({ name: 'eventlog_appends_total', help: 'Events appended (durable under the configured mode).', registers: [registry] });
+  const bytes = new Counter({ name: 'eventlog_appended_bytes_total', help: 'Bytes appended to segments, framing included.', registers: [registry] });
+  const commits = new Counter({ name: 'eventlog_commits_total', help: 'Group commits (one write + at most one fdatasync each).', registers: [registry] });
+  const fsync = new Histogram({
+    name: 'eventlog_fsync_duration_seconds',
+    help: 'fdatasync latency.',
+    buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const batch = new Histogram({
+    name: 'eventlog_commit_batch_events',
+    help: 'Events per group commit.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers: [registry],
+  });
+  const http = new Counter({ name: 'eventlog_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  new Gauge({
+    name: 'eventlog_events',
+    help: 'Events in the log.',
+    registers: [registry],
+    collect() {
+      this.set(getStore().stats().total);
+    },
+  });
+  new Gauge({
+    name: 'eventlog_log_bytes',
+    help: 'Bytes of stored events (payloads, UTF-8).',
+    registers: [registry],
+    collect() {
+      this.set(getStore().stats().bytes);
+    },
+  });
+  new Gauge({
+    name: 'eventlog_state',
+    help: '1 for the current server state.',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      const s = getState();
+      for (const st of STATES) this.set({ state: st }, st === s ? 1 : 0);
+    },
+  });
+  const recDuration = new Gauge({ name: 'eventlog_recovery_duration_seconds', help: 'Duration of the last start-up recovery.', registers: [registry] });
+  const recBytes = new Gauge({ name: 'eventlog_recovery_bytes_scanned', help: 'Bytes scanned by the last recovery.', registers: [registry] });
+  const recSegments = new Gauge({ name: 'eventlog_recovery_segments_scanned', help: 'Segments scanned by the last recovery.', registers: [registry] });
+  const recRecords = new Gauge({ name: 'eventlog_recovery_records_recovered', help: 'Records recovered by the last recovery.', registers: [registry] });
+  const recTruncated = new Gauge({ name: 'eventlog_recovery_bytes_truncated', help: 'Torn-tail bytes cut off (kept aside) by the last recovery.', registers: [registry] });
+  const recOutcome = new Gauge({ name: 'eventlog_recovery_outcome', help: '1 for the outcome of the last recovery.', labelNames: ['outcome'], registers: [registry] });
+  for (const o of OUTCOMES) recOutcome.set({ outcome: o }, 0);
+  return {
+    registry,
+    onCommit(info) {
+      if (info.events > 0) {
+        appends.inc(info.events);
+        bytes.inc(info.bytes);
+        commits.inc();
+        batch.observe(info.events);
+      }
+      if (info.fsyncSeconds !== undefined) fsync.observe(info.fsyncSeconds);
+    },
+    onRecovery(r) {
+      recDuration.set(r.durationMs / 1000);
+      recBytes.set(r.bytesScanned);
+      recSegments.set(r.segmentsScanned);
+      recRecords.set(r.recordsRecovered);
+      recTruncated.set(r.bytesTruncated);
+      for (const o of OUTCOMES) recOutcome.set({ outcome: o }, o === r.outcome ? 1 : 0);
+    },
+    httpRequest(route, method, status) {
+      http.inc({ route, method, status: String(status) });
+    },
+  };
+}
