@@ -39,12 +39,11 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+// Exit explicitly: a command is over when it returns, whatever handles it left open.
 main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => process.exit(code),
   (error: unknown) => {
     process.stderr.write(`eventlog: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

@@ -1,0 +1,113 @@
+/**
+ * `npm run dev` (src/dev/playground.ts), end to end as a user runs it: a real child
+ * process with its own control plane and node agent (beside the suite's shared
+ * ones), the sample log pod becomes Ready and takes an event, Ctrl-C stops
+ * everything, and a second run on the same directory still has the event.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from './helpers.ts';
+
+const repo = join(import.meta.dirname, '..', '..');
+const dir = mkdtempSync(join(tmpdir(), 'eventlog-playground-'));
+const running = new Set<ChildProcess>();
+
+type Playground = { child: ChildProcess; kubeconfigPath: string; output: () => string };
+
+async function startPlayground(): Promise<Playground> {
+  const child = spawn(process.execPath, [join(repo, 'src/cli.ts'), 'dev', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+  });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const output = () => `stdout:\n${out}\nstderr tail:\n${err}`;
+  await waitFor(() => out.includes('playground ready') || child.exitCode !== null, { message: 'the playground to print "playground ready"', timeoutMs: 120_000 });
+  if (child.exitCode !== null) throw new Error(`the playground exited ${child.exitCode} before it was ready\n${output()}`);
+  const kubeconfigPath = /export KUBECONFIG=(\S+)/.exec(out)?.[1];
+  expect(kubeconfigPath, output()).toBeDefined();
+  return { child, kubeconfigPath: kubeconfigPath!, output };
+}
+
+async function stopWithCtrlC(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGINT');
+  return exited;
+}
+
+async function demoPodIp(kubeconfigPath: string): Promise<string> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  return waitFor(
+    async () => {
+      const pod = await core.readNamespacedPod({ name: 'demo', namespace: 'playground' });
+      const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+      return ready ? pod.status?.podIP : undefined;
+    },
+    { message: 'pod playground/demo to be Ready with an IP', timeoutMs: 90_000 },
+  );
+}
+
+function portAnswers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+afterAll(async () => {
+  for (const child of running) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('npm run dev (the playground)', () => {
+  let event: { id: string; sequence: number } | undefined;
+
+  it('starts a cluster whose sample log pod becomes Ready and takes events; Ctrl-C stops everything', async () => {
+    const { child, kubeconfigPath, output } = await startPlayground();
+    const ip = await demoPodIp(kubeconfigPath);
+    expect(ip).toMatch(/^127\.2\.\d+\.\d+$/);
+
+    const res = await fetch(`http://${ip}:8080/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'playground.test', note: 'Chidé 🎉' }),
+    });
+    expect(res.status).toBe(201);
+    event = (await res.json()) as { id: string; sequence: number };
+
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigPath);
+    const apiServer = new URL(kc.getCurrentCluster()!.server);
+
+    expect(await stopWithCtrlC(child), output()).toBe(0);
+    expect(output()).toContain('stopping the playground');
+    // Nothing keeps serving: neither the log pod's server nor the API server.
+    expect(await portAnswers(ip, 8080)).toBe(false);
+    expect(await portAnswers(apiServer.hostname, Number(apiServer.port))).toBe(false);
+  });
+
+  it('a second run on the same directory still has the cluster objects and the events', async () => {
+    expect(event).toBeDefined();
+    const { child, kubeconfigPath, output } = await startPlayground();
+    const ip = await demoPodIp(kubeconfigPath);
+    const res = await fetch(`http://${ip}:8080/events/${event!.id}`);
+    expect(res.status, output()).toBe(200);
+    expect(await res.json()).toMatchObject({ id: event!.id, sequence: event!.sequence, note: 'Chidé 🎉' });
+    expect(await stopWithCtrlC(child), output()).toBe(0);
+  });
+});
