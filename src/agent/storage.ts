@@ -15,7 +15,7 @@ import type { CoreV1Api, StorageV1Api, V1PersistentVolume, V1PersistentVolumeCla
 import type { Logger } from '../common/logger.ts';
 import { describeError, isAlreadyExists, isNotFound, mergePatch } from './kube.ts';
 import { pvDir, type AgentPaths } from './paths.ts';
-import { quantityGreater } from './quantity.ts';
+import { quantityGreater } from '../kube/quantity.ts';
 
 export const storageClassName = 'eventlog-local';
 export const provisionerName = 'eventlog.dev/local-agent';

@@ -29,7 +29,7 @@
  *   validates them when the pod is applied).
  */
 import { z } from 'zod';
-import { QUANTITY_PATTERN, compareQuantities, isQuantity, parseQuantity } from './quantity.ts';
+import { QUANTITY_PATTERN, compareQuantities, isQuantity, parseQuantity } from '../kube/quantity.ts';
 
 // ---------------------------------------------------------------------------
 // Identity constants

@@ -100,3 +100,9 @@ export function quantityToUnits(input: string | number): bigint {
   const whole = q.num / q.den;
   return q.num % q.den === 0n || q.num < 0n ? whole : whole + 1n;
 }
+
+/** a > b for two quantities; false when either is missing or not a quantity. */
+export function quantityGreater(a: string | number | undefined, b: string | number | undefined): boolean {
+  if (a === undefined || b === undefined || !isQuantity(a) || !isQuantity(b)) return false;
+  return compareQuantities(a, b) > 0;
+}

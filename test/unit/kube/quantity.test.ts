@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareQuantities, isQuantity, parseQuantity, quantityToUnits } from '../../../src/api/quantity.ts';
+import { compareQuantities, isQuantity, parseQuantity, quantityGreater, quantityToUnits } from '../../../src/kube/quantity.ts';
 
 describe('quantity', () => {
   it.each(['1', '1Gi', '500m', '1.5Gi', '.5', '1e3', '1E-3', '+2Ki', '-1', '100M', 1024])('accepts %j', (q) => {
@@ -29,5 +29,15 @@ describe('quantity', () => {
 
   it('keeps the exact rational value', () => {
     expect(parseQuantity('1.25')).toEqual({ num: 125n, den: 100n });
+  });
+});
+
+describe('quantityGreater (storage expansion checks)', () => {
+  it('compares sizes across units and is false for anything it cannot read', () => {
+    expect(quantityGreater('2Gi', '1Gi')).toBe(true);
+    expect(quantityGreater('1Gi', '1024Mi')).toBe(false);
+    expect(quantityGreater('1Gi', '1G')).toBe(true);
+    expect(quantityGreater('junk', '1Gi')).toBe(false);
+    expect(quantityGreater(undefined, '1Gi')).toBe(false);
   });
 });
