@@ -23,6 +23,12 @@ export interface ObjectMeta {
   namespace?: string;
   resourceVersion?: string;
   uid?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }>;
+  deletionTimestamp?: string;
+  finalizers?: string[];
   [k: string]: unknown;
 }
 

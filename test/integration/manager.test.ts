@@ -1,0 +1,166 @@
+/**
+ * The controller manager (src/operator/manager.ts) against the real API server, with
+ * a recording reconcile function in place of the EventLog reconciler: keys come from
+ * the primary and from owned objects (via their controller owner reference), caches
+ * serve reads, /readyz and /metrics answer, only the leader reconciles, and a stopped
+ * leader hands over.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/common/logger.ts';
+import { ManifestApplier } from '../../src/kube/apply.ts';
+import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/operator/manager.ts';
+import { Outcome } from '../../src/runtime/workqueue.ts';
+import { freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
+
+const repo = join(import.meta.dirname, '..', '..');
+let kc: KubeConfig;
+let ns: FreshNamespace;
+const managers: Manager[] = [];
+
+type Recorder = { keys: string[]; concurrent: number; maxConcurrentPerKey: number; sawInCache: Set<string> };
+
+function recordingController(label: string, rec: Recorder): ControllerDefinition {
+  const active = new Map<string, number>();
+  return {
+    name: `test-${label}`,
+    primary: { group: 'eventlog.dev', version: 'v1alpha1', plural: 'eventlogs', apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog' },
+    owned: { configmaps: { version: 'v1', plural: 'configmaps', labelSelector: `manager-test=${label}` } },
+    reconcile: async ({ namespace, name, caches }) => {
+      const key = `${namespace}/${name}`;
+      active.set(key, (active.get(key) ?? 0) + 1);
+      rec.maxConcurrentPerKey = Math.max(rec.maxConcurrentPerKey, active.get(key)!);
+      rec.keys.push(key);
+      if (caches.primary.get(namespace, name)) rec.sawInCache.add(key);
+      await new Promise((r) => setTimeout(r, 20));
+      active.set(key, active.get(key)! - 1);
+      return Outcome.done();
+    },
+  };
+}
+
+function newManager(def: ControllerDefinition, extra: Partial<ManagerOptions> = {}): Manager {
+  const m = new Manager({
+    kubeConfig: kc,
+    controller: def,
+    registry: new Registry(),
+    log: silentLogger,
+    namespaces: [ns.name],
+    workers: 2,
+    probe: { host: '127.0.0.1', port: 0 },
+    metrics: { host: '127.0.0.1', port: 0 },
+    shutdownTimeoutMs: 5_000,
+    ...extra,
+  });
+  managers.push(m);
+  return m;
+}
+
+async function createEventLog(name: string): Promise<KubernetesObject & { metadata: { uid: string } }> {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  return (await api.createNamespacedCustomObject({
+    group: 'eventlog.dev',
+    version: 'v1alpha1',
+    namespace: ns.name,
+    plural: 'eventlogs',
+    body: { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', metadata: { name }, spec: { storage: { size: '1Gi' } } },
+  })) as KubernetesObject & { metadata: { uid: string } };
+}
+
+beforeAll(async () => {
+  kc = kubeConfigFromInject();
+  const crd = parse(readFileSync(join(repo, 'crds/eventlog.dev_eventlogs.yaml'), 'utf8')) as KubernetesObject;
+  await ManifestApplier.forConfig(kc).apply(crd, 'manager-test', { force: true });
+  await waitFor(
+    async () => {
+      await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'eventlog.dev', version: 'v1alpha1', namespace: 'default', plural: 'eventlogs' });
+      return true;
+    },
+    { message: 'the EventLog CRD to be served', timeoutMs: 30_000 },
+  );
+  ns = await freshNamespace('manager');
+});
+
+afterAll(async () => {
+  await Promise.all(managers.map((m) => m.stop()));
+  await ns?.cleanup();
+});
+
+describe('controller manager', () => {
+  it('reconciles primaries and owners of changed owned objects, reading from synced caches; serves /readyz and /metrics', async () => {
+    const rec: Recorder = { keys: [], concurrent: 0, maxConcurrentPerKey: 0, sawInCache: new Set() };
+    const m = newManager(recordingController('single', rec));
+    const running = m.run();
+
+    const evl = await createEventLog('orders');
+    const key = `${ns.name}/orders`;
+    await waitFor(() => rec.keys.includes(key), { message: 'a reconcile of the new EventLog' });
+    expect(rec.sawInCache.has(key)).toBe(true);
+
+    // An owned object (controller owner reference to the EventLog) changes: the owner is reconciled.
+    const core = kc.makeApiClient(CoreV1Api);
+    const before = rec.keys.length;
+    await core.createNamespacedConfigMap({
+      namespace: ns.name,
+      body: {
+        metadata: {
+          name: 'orders-owned',
+          labels: { 'manager-test': 'single' },
+          ownerReferences: [{ apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', name: 'orders', uid: evl.metadata.uid, controller: true }],
+        },
+        data: { a: '1' },
+      },
+    });
+    await waitFor(() => rec.keys.slice(before).includes(key), { message: 'the owner to be reconciled after its ConfigMap was created' });
+    const afterCreate = rec.keys.length;
+    const cm = await core.readNamespacedConfigMap({ namespace: ns.name, name: 'orders-owned' });
+    await core.replaceNamespacedConfigMap({ namespace: ns.name, name: 'orders-owned', body: { ...cm, data: { a: '2' } } });
+    await waitFor(() => rec.keys.slice(afterCreate).includes(key), { message: 'the owner to be reconciled after its ConfigMap changed' });
+    // An object without a controller reference to an EventLog maps to nothing.
+    await core.createNamespacedConfigMap({ namespace: ns.name, body: { metadata: { name: 'unowned', labels: { 'manager-test': 'single' } } } });
+
+    expect(rec.maxConcurrentPerKey).toBe(1);
+    expect(new Set(rec.keys)).toEqual(new Set([key]));
+
+    const ready = await fetch(`${m.probeUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await (await fetch(`${m.probeUrl}/healthz`)).json()).toEqual({ status: 'ok' });
+    const metrics = await (await fetch(`${m.metricsUrl}/metrics`)).text();
+    expect(metrics).toMatch(/controller_runtime_reconcile_total\{controller="test-single",result="success"\} [1-9]/);
+    expect(metrics).toMatch(/workqueue_adds_total\{name="test-single"\} [1-9]/);
+
+    await m.stop();
+    await running;
+    await expect(fetch(`${m.probeUrl}/healthz`)).rejects.toThrow();
+  });
+
+  it('with leader election only the leader reconciles, and a stopped leader hands over', async () => {
+    const lease = { namespace: ns.name, name: 'manager-test-lease', leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
+    const recA: Recorder = { keys: [], concurrent: 0, maxConcurrentPerKey: 0, sawInCache: new Set() };
+    const recB: Recorder = { keys: [], concurrent: 0, maxConcurrentPerKey: 0, sawInCache: new Set() };
+    const a = newManager(recordingController('le', recA), { leaderElection: { ...lease, identity: 'candidate-a' } });
+    const runA = a.run();
+    await waitFor(() => a.isLeader(), { message: 'candidate A to lead', timeoutMs: 20_000 });
+    const b = newManager(recordingController('le', recB), { leaderElection: { ...lease, identity: 'candidate-b' } });
+    const runB = b.run();
+
+    await createEventLog('payments');
+    await waitFor(() => recA.keys.includes(`${ns.name}/payments`), { message: 'the leader to reconcile the new EventLog' });
+    // B is ready (caches synced) but not leading: it reconciles nothing.
+    await waitFor(async () => (await fetch(`${b.probeUrl}/readyz`)).status === 200, { message: 'candidate B to be ready' });
+    expect(b.isLeader()).toBe(false);
+    expect(recB.keys).toEqual([]);
+
+    await a.stop();
+    await runA;
+    await waitFor(() => b.isLeader(), { message: 'candidate B to take over after A released the Lease', timeoutMs: 20_000 });
+    // B starts from its synced cache: every existing EventLog gets reconciled.
+    await waitFor(() => recB.keys.includes(`${ns.name}/payments`), { message: 'the new leader to reconcile existing EventLogs' });
+    await b.stop();
+    await runB;
+  });
+});
