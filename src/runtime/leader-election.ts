@@ -53,6 +53,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { KubeHttp, statusCodeOf } from './kube-http.ts';
+import { formatMicroTime } from '../kube/time.ts';
 
 // ---------------------------------------------------------------------------
 // The lock
@@ -88,10 +89,7 @@ export interface LeaseLock {
   update(prev: LeaseSnapshot, record: LeaseRecord, signal: AbortSignal): Promise<LeaseSnapshot>;
 }
 
-/** RFC 3339 with exactly six fractional digits, as metav1.MicroTime requires. */
-export function formatMicroTime(d: Date): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
+export { formatMicroTime };
 
 interface LeaseObject {
   apiVersion?: string;
