@@ -5,19 +5,14 @@
  * serve reads, /readyz and /metrics answer, only the leader reconciles, and a stopped
  * leader hands over.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
-import { ManifestApplier } from '../../src/kube/apply.ts';
 import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/operator/manager.ts';
 import { Outcome } from '../../src/runtime/workqueue.ts';
-import { freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
+import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 
-const repo = join(import.meta.dirname, '..', '..');
 let kc: KubeConfig;
 let ns: FreshNamespace;
 const managers: Manager[] = [];
@@ -73,15 +68,7 @@ async function createEventLog(name: string): Promise<KubernetesObject & { metada
 
 beforeAll(async () => {
   kc = kubeConfigFromInject();
-  const crd = parse(readFileSync(join(repo, 'crds/eventlog.dev_eventlogs.yaml'), 'utf8')) as KubernetesObject;
-  await ManifestApplier.forConfig(kc).apply(crd, 'manager-test', { force: true });
-  await waitFor(
-    async () => {
-      await kc.makeApiClient(CustomObjectsApi).listNamespacedCustomObject({ group: 'eventlog.dev', version: 'v1alpha1', namespace: 'default', plural: 'eventlogs' });
-      return true;
-    },
-    { message: 'the EventLog CRD to be served', timeoutMs: 30_000 },
-  );
+  await ensureEventLogCrd(kc);
   ns = await freshNamespace('manager');
 });
 
