@@ -97,13 +97,20 @@ ldflags="-s -w -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.git
 log "building kubernetes $k8s_version (kube-apiserver, kube-controller-manager) and etcd $etcd_version with $(go version)"
 log "a cold build compiles ~3000 packages: ~10 min on 2 cores (plus module downloads on a fresh machine); with a warm Go build cache under a minute"
 start=$SECONDS
+# A heartbeat, so a 10-minute silent compile does not look like a hang.
+( while sleep 30; do log "still building... $((SECONDS - start))s"; done ) &
+heartbeat=$!
+status=0
 (
   cd "$script_dir"
   go build -trimpath -ldflags="$ldflags" -o "$tmp/" \
     ./cmd/etcd \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager
-) || die "go build failed (output above)"
+) || status=$?
+kill "$heartbeat" 2>/dev/null || true
+wait "$heartbeat" 2>/dev/null || true
+((status == 0)) || die "go build failed (output above)"
 log "built in $((SECONDS - start))s"
 
 for b in "${binaries[@]}"; do
