@@ -130,10 +130,20 @@ export const ReadyReason = {
   ServerUnreachable: 'ServerUnreachable',
   /** False: the server is running start-up recovery. */
   Recovering: 'Recovering',
-  /** False: the server found interior corruption and refuses appends until repaired. */
+  /** False: a storage write or fsync failed (server state `failed`); writes refused, the server restarts to recover. */
   WritesRefused: 'WritesRefused',
   /** False: the EventLog is being deleted. */
   Deleting: 'Deleting',
+  /** False: the server container keeps crashing (CrashLoopBackOff); see status.pod.lastTermination. */
+  ContainerCrashLooping: 'ContainerCrashLooping',
+  /** False: recovery found interior corruption; appends refused until a human approves a repair. */
+  CorruptionDetected: 'CorruptionDetected',
+  /** False: spec.storage.storageClassName names a StorageClass that does not exist. */
+  StorageClassNotFound: 'StorageClassNotFound',
+  /** False: the log may serve events, but the current spec is still being rolled out (see Reconciling). */
+  Progressing: 'Progressing',
+  /** False: the log may serve events, but the current spec cannot be applied without a human (see Stalled). */
+  Stalled: 'Stalled',
 } as const;
 
 /** Reasons for `Reconciling`. */
@@ -154,6 +164,10 @@ export const ReconcilingReason = {
   Reconciled: 'Reconciled',
   /** False: spec.suspend is true; the operator is not converging on purpose. */
   Suspended: 'Suspended',
+  /** False: the operator cannot make progress without a human (see Stalled). */
+  Stalled: 'Stalled',
+  /** True: the EventLog is being deleted (finalizer running). */
+  Deleting: 'Deleting',
 } as const;
 
 /** Reasons for `Stalled`. */
@@ -170,6 +184,10 @@ export const StalledReason = {
   CorruptionDetected: 'CorruptionDetected',
   /** True: an approved repair ran and failed. */
   RepairFailed: 'RepairFailed',
+  /** True: the server container is crash looping on something re-creating the pod cannot fix. */
+  ContainerCrashLooping: 'ContainerCrashLooping',
+  /** True: the container image cannot be pulled or run (bad spec.image, registry access). */
+  ImagePullFailed: 'ImagePullFailed',
   /** False: nothing blocks convergence. */
   NotStalled: 'NotStalled',
 } as const;
@@ -589,9 +607,9 @@ export const DriftItemSchema = z
   .object({
     kind: z.enum(['PersistentVolumeClaim', 'Pod', 'Service']).describe('Kind of the owned object.'),
     name: z.string().max(253).describe('Name of the owned object.'),
-    path: z.string().max(1024).describe('Field path that differs (e.g. spec.containers[0].image); empty when the whole object is missing.'),
+    path: z.string().max(1024).describe('Field path that differs (e.g. spec.containers[name=server].image); "." when the whole object is missing.'),
     expected: z.string().max(1024).optional().describe('What the operator set (JSON for non-scalars, truncated).'),
-    actual: z.string().max(1024).optional().describe('What is live (absent if the field or object was removed).'),
+    actual: z.string().max(1024).optional().describe('What is live (absent if the field was removed; "deleted" when the whole object is missing).'),
     firstSeen: Time.describe('When this difference was first observed.'),
   })
   .describe('One field of an owned object that differs from what the operator set.');
@@ -615,6 +633,17 @@ export const PodStatusSchema = z
     restarts: int64().optional().describe('Container restart count of the current pod.'),
     bootId: z.string().max(128).optional().describe('Identifier of the running server process start.'),
     startedAt: Time.optional().describe('When the server container started.'),
+    ip: z.string().max(64).optional().describe('Pod IP (the operator polls the server there).'),
+    lastTermination: z
+      .object({
+        exitCode: z.int().optional().describe('Exit code of the last terminated server container.'),
+        signal: z.int().optional().describe('Signal that ended it, if any.'),
+        reason: z.string().max(256).optional().describe('Kubelet reason (Error, OOMKilled, Completed).'),
+        message: z.string().max(4096).optional().describe('Termination message (the server writes a JSON line on corruption or storage failure).'),
+        finishedAt: Time.optional().describe('When it ended.'),
+      })
+      .optional()
+      .describe('The last termination of the server container (crash loops, corruption, storage failure).'),
   })
   .describe('The log pod.');
 
@@ -651,6 +680,13 @@ export const EventLogStatusSchema = z
       .optional()
       .describe('One-word summary for humans; automation should read conditions.'),
     endpoint: z.string().max(512).optional().describe('In-cluster URL of the log server (through the Service).'),
+    tokenSecret: z
+      .object({
+        name: z.string().max(253).describe('Name of the Secret in the EventLog\'s namespace.'),
+        key: z.string().max(253).describe('Key of the bearer token in the Secret.'),
+      })
+      .optional()
+      .describe('Secret holding the bearer token clients must send to the endpoint (absent: the server is open).'),
     pod: PodStatusSchema.optional(),
     storage: StorageStatusSchema.optional(),
     recovery: RecoveryStatusSchema.optional(),

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { EventLogStatus } from '../../../src/api/eventlog.ts';
+import { formatTime, getCondition, isTrue, kstatus, setCondition } from '../../../src/controller/conditions.ts';
+import { NOW, at } from './fixtures.ts';
+
+describe('formatTime', () => {
+  it('is RFC 3339 with whole seconds, like metav1.Time', () => {
+    expect(formatTime(new Date('2026-11-22T05:00:00.987Z'))).toBe('2026-11-22T05:00:00Z');
+  });
+});
+
+describe('setCondition', () => {
+  const ready = { type: 'Ready', status: 'False' as const, reason: 'PodPending', message: 'starting', observedGeneration: 1 };
+
+  it('adds a condition with lastTransitionTime and observedGeneration', () => {
+    expect(setCondition(undefined, ready, NOW)).toEqual([{ ...ready, lastTransitionTime: '2026-11-22T05:00:00Z' }]);
+  });
+
+  it('keeps lastTransitionTime when only reason, message or generation change', () => {
+    const a = setCondition(undefined, ready, NOW);
+    const b = setCondition(a, { ...ready, reason: 'Recovering', message: 'recovery', observedGeneration: 2 }, at(60));
+    expect(b[0]).toEqual({ type: 'Ready', status: 'False', reason: 'Recovering', message: 'recovery', observedGeneration: 2, lastTransitionTime: '2026-11-22T05:00:00Z' });
+  });
+
+  it('moves lastTransitionTime when the status changes', () => {
+    const a = setCondition(undefined, ready, NOW);
+    const b = setCondition(a, { ...ready, status: 'True', reason: 'LogAvailable' }, at(90));
+    expect(b[0]!.lastTransitionTime).toBe('2026-11-22T05:01:30Z');
+  });
+
+  it('keeps positions, does not mutate, and finds conditions', () => {
+    const a = setCondition(setCondition(undefined, ready, NOW), { type: 'Stalled', status: 'False', reason: 'NotStalled', message: '' }, NOW);
+    const frozen = structuredClone(a);
+    const b = setCondition(a, { ...ready, status: 'True', reason: 'LogAvailable' }, at(1));
+    expect(a).toEqual(frozen);
+    expect(b.map((c) => c.type)).toEqual(['Ready', 'Stalled']);
+    expect(isTrue(b, 'Ready')).toBe(true);
+    expect(getCondition(b, 'Stalled')?.reason).toBe('NotStalled');
+    expect(getCondition(b, 'Drifted')).toBeUndefined();
+  });
+});
+
+describe('kstatus', () => {
+  const cond = (type: string, status: 'True' | 'False', generation = 2) => ({ type, status, reason: 'R', message: 'm', lastTransitionTime: '2026-11-22T05:00:00Z', observedGeneration: generation });
+  const status = (conds: ReturnType<typeof cond>[], observedGeneration = 2): EventLogStatus => ({ observedGeneration, conditions: conds });
+
+  it.each([
+    ['ready and converged', status([cond('Ready', 'True'), cond('Reconciling', 'False'), cond('Stalled', 'False')]), 'Current'],
+    ['stalled', status([cond('Ready', 'False'), cond('Reconciling', 'False'), cond('Stalled', 'True')]), 'Failed'],
+    ['reconciling', status([cond('Ready', 'False'), cond('Reconciling', 'True'), cond('Stalled', 'False')]), 'InProgress'],
+    ['not ready', status([cond('Ready', 'False'), cond('Reconciling', 'False'), cond('Stalled', 'False')]), 'InProgress'],
+    ['stale observedGeneration', status([cond('Ready', 'True', 1)], 1), 'InProgress'],
+    ['Ready from an older generation', status([cond('Ready', 'True', 1), cond('Stalled', 'False')], 2), 'InProgress'],
+    ['no status', undefined, 'InProgress'],
+  ])('%s -> %s', (_name, st, expected) => {
+    expect(kstatus(2, st).status).toBe(expected);
+  });
+});
