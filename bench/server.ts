@@ -102,12 +102,24 @@ async function loadHttp(url: string, connections: number, body: string, contentT
   return result;
 }
 
-async function appendsHttp(base: string): Promise<Record<number, Row>> {
+/** eventlog-server only: group commits so far (each is one write + one fdatasync in fsync mode). */
+async function commitsTotal(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  return Number(/^eventlog_commits_total (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+async function appendsHttp(base: string, withCommits = false): Promise<Record<number, Row>> {
   const rows: Record<number, Row> = {};
   for (const c of [1, 16, 64]) {
+    const before = withCommits ? await commitsTotal(base) : 0;
     const r = await loadHttp(`${base}/events`, c, body256, 'application/json');
     rows[c] = { appendsPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
-    progress(`  ${c} clients: ${Math.round(r.requests.average)} appends/s p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms`);
+    let commits = '';
+    if (withCommits) {
+      const n = (await commitsTotal(base)) - before;
+      commits = `, ${Math.round(n / seconds)} fdatasyncs/s (${(r.requests.total / n).toFixed(1)} appends each)`;
+    }
+    progress(`  ${c} clients: ${Math.round(r.requests.average)} appends/s p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms${commits}`);
   }
   return rows;
 }
@@ -130,7 +142,7 @@ async function benchOurs(): Promise<Figures> {
   const serverArgs = [join(repo, 'src/bin/eventlog-server.ts'), '--data-dir', dir, '--port', String(port), '--host', '127.0.0.1'];
   let server = start(process.execPath, [...serverArgs, '--durability', 'fsync'], 'eventlog-server');
   await waitHttp(`${base}/readyz`);
-  const appends = await appendsHttp(base);
+  const appends = await appendsHttp(base, true);
   const batchMBps = await batchHttp(base);
   await stop(server);
 

@@ -95,6 +95,23 @@ function storeErrorStatus(code: string): number {
   }
 }
 
+/** `[p0,p1,...]` in one allocation. */
+function jsonArray(payloads: Buffer[]): Buffer {
+  let len = Math.max(payloads.length, 1) + 1; // brackets and commas
+  for (let i = 0; i < payloads.length; i++) len += payloads[i]!.length;
+  const out = Buffer.allocUnsafe(len);
+  out[0] = 0x5b; // [
+  let at = 1;
+  for (let i = 0; i < payloads.length; i++) {
+    if (i > 0) out[at++] = 0x2c; // ,
+    const p = payloads[i]!;
+    out.set(p, at);
+    at += p.length;
+  }
+  out[at] = 0x5d; // ]
+  return out;
+}
+
 function sha(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
@@ -148,24 +165,30 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
   });
 
   const tokenHash = config.token === undefined ? undefined : sha(config.token);
-  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (tokenHash === undefined || !PROTECTED.test(req.url)) return;
-    const h = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(h);
-    const ok = m !== null && timingSafeEqual(sha(m[1]!), tokenHash);
-    if (!ok) {
-      reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'missing or wrong bearer token');
-    }
-  });
+  // Hooks are registered only when they have work to do, and synchronously (callback
+  // style): every hook costs each request a hook-runner pass, an async one also promises.
+  if (tokenHash !== undefined) {
+    app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      if (!PROTECTED.test(req.url)) return done();
+      const h = req.headers.authorization ?? '';
+      const m = /^Bearer (.+)$/.exec(h);
+      const ok = m !== null && timingSafeEqual(sha(m[1]!), tokenHash);
+      if (!ok) {
+        reply.header('www-authenticate', 'Bearer');
+        return done(new HttpError(401, 'unauthorized', 'missing or wrong bearer token'));
+      }
+      done();
+    });
+  }
   let shuttingDown = false;
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     // Responses finishing during shutdown must not leave keep-alive sockets behind.
     if (shuttingDown) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     metrics?.httpRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode);
+    done();
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -243,13 +266,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     reply.code(res.replayed ? 200 : 201).type('application/json; charset=utf-8');
     if (res.replayed) reply.header('idempotent-replayed', 'true');
     if (!res.batch) return reply.send(res.payloads[0]);
-    const parts: Buffer[] = [Buffer.from('[')];
-    res.payloads.forEach((p, i) => {
-      if (i > 0) parts.push(Buffer.from(','));
-      parts.push(p);
-    });
-    parts.push(Buffer.from(']'));
-    return reply.send(Buffer.concat(parts));
+    return reply.send(jsonArray(res.payloads));
   });
 
   app.get('/events/:id', async (req, reply) => {

@@ -31,7 +31,23 @@ export function createMetrics(getStore: () => EventStore, getState: () => string
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
     registers: [registry],
   });
-  const http = new Counter({ name: 'eventlog_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'], registers: [registry] });
+  // Counted in a plain map on the request path and folded into the counter at scrape time
+  // (prom-client hashes the label set on every inc()).
+  const httpCounts = new Map<string, { labels: { route: string; method: string; status: string }; n: number; reported: number }>();
+  new Counter({
+    name: 'eventlog_http_requests_total',
+    help: 'HTTP requests by route, method and status.',
+    labelNames: ['route', 'method', 'status'],
+    registers: [registry],
+    collect() {
+      for (const e of httpCounts.values()) {
+        if (e.n > e.reported) {
+          this.inc(e.labels, e.n - e.reported);
+          e.reported = e.n;
+        }
+      }
+    },
+  });
   new Gauge({
     name: 'eventlog_events',
     help: 'Events in the log.',
@@ -85,7 +101,10 @@ export function createMetrics(getStore: () => EventStore, getState: () => string
       for (const o of OUTCOMES) recOutcome.set({ outcome: o }, o === r.outcome ? 1 : 0);
     },
     httpRequest(route, method, status) {
-      http.inc({ route, method, status: String(status) });
+      const key = `${status} ${method} ${route}`;
+      const e = httpCounts.get(key);
+      if (e !== undefined) e.n++;
+      else httpCounts.set(key, { labels: { route, method, status: String(status) }, n: 1, reported: 0 });
     },
   };
 }

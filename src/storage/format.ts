@@ -81,6 +81,93 @@ export function encodeRecordInto(
   return payloadAt;
 }
 
+/** Number of decimal digits of a non-negative integer below 2^53. */
+export function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
+/** Writes the `digits` decimal digits of `n` at `at` (ASCII), without building a string. */
+export function writeDecimal(buf: Buffer, n: number, at: number, digits: number): void {
+  let p = at + digits - 1;
+  while (n >= 10) {
+    const q = Math.floor(n / 10);
+    buf[p--] = 48 + (n - q * 10);
+    n = q;
+  }
+  buf[p] = 48 + n;
+}
+
+/** Upper bound of the bytes encodeEventInto writes (UTF-8 takes at most 3 bytes per UTF-16 unit). */
+export function eventRecordBound(id: string, key: string | undefined, pre: string, post: string): number {
+  return HEADER_BYTES + 16 + 3 * (id.length + (key === undefined ? 0 : key.length) + pre.length + post.length);
+}
+
+/**
+ * The writer's encoder: one record whose payload is `pre` + decimal `sequence` + `post`,
+ * written piecewise (no concatenated payload string, no separate byte-length pass: the
+ * caller sized `buf` with eventRecordBound). Same bytes as encodeRecordInto with that
+ * payload. With `body` (a compact JSON object, post === ',' + body.slice(1) or '}' for
+ * '{}'), the flat body string is written instead of `post` (no string concatenation). Returns the end offset of the record; the payload starts at
+ * `at + HEADER_BYTES + idBytes + keyBytes` (see payloadOffset).
+ */
+export function encodeEventInto(
+  buf: Buffer,
+  at: number,
+  sequence: number,
+  flags: number,
+  id: string,
+  key: string | undefined,
+  hash: Buffer | undefined,
+  pre: string,
+  seqDigits: number,
+  post: string,
+  body?: string,
+): number {
+  let p = at + HEADER_BYTES;
+  const idBytes = buf.write(id, p);
+  p += idBytes;
+  const keyBytes = key === undefined ? 0 : buf.write(key, p);
+  p += keyBytes;
+  p += buf.write(pre, p);
+  writeDecimal(buf, sequence, p, seqDigits);
+  p += seqDigits;
+  if (body === undefined) p += buf.write(post, p);
+  else if (body.length <= 2) p += buf.write('}', p);
+  else {
+    // post === ',' + body.slice(1): write the flat body and patch its opening brace.
+    const q = p;
+    p += buf.write(body, p);
+    buf[q] = 0x2c;
+  }
+  const bodyLen = p - at - 8;
+  buf.writeUInt32LE(bodyLen, at);
+  buf.writeUInt32LE(sequence % TWO32, at + 8);
+  buf.writeUInt32LE(Math.floor(sequence / TWO32), at + 12);
+  buf[at + 16] = flags;
+  buf[at + 17] = idBytes;
+  buf.writeUInt16LE(keyBytes, at + 18);
+  if (hash !== undefined) hash.copy(buf, at + 20, 0, HASH_BYTES);
+  else {
+    // Zero hash: four JS stores instead of a native fill() call per record.
+    buf.writeUInt32LE(0, at + 20);
+    buf.writeUInt32LE(0, at + 24);
+    buf.writeUInt32LE(0, at + 28);
+    buf.writeUInt32LE(0, at + 32);
+  }
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, p)), at + 4);
+  return p;
+}
+
+/** Offset of the payload of the record at `at`. */
+export function payloadOffset(buf: Buffer, at: number): number {
+  return at + HEADER_BYTES + buf[at + 17]! + buf.readUInt16LE(at + 18);
+}
+
 /** Convenience for tests and tools: one record as its own Buffer. */
 export function encodeRecord(rec: RecordInput): Buffer {
   const idBytes = Buffer.byteLength(rec.id);

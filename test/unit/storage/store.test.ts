@@ -56,6 +56,25 @@ describe('EventStore append and read', () => {
     expect(store.stats().total).toBe(4);
   });
 
+  it('sequence digits grow inside one group commit (9 -> 10, 99 -> 100): payloads, index and reopen agree', async () => {
+    const dir = await tempDir();
+    let store = await openStore(dir);
+    for (let i = 0; i < 7; i++) await appendBody(store, { i });
+    // One batch crossing 9 -> 10 and concurrent singles crossing 99 -> 100 share group commits.
+    const batch = await store.append({ events: Array.from({ length: 5 }, (_, i) => eventDraft(`{"b":${i},"s":"é"}`)), batch: true });
+    expect(batch.payloads.map((p) => JSON.parse(p.toString()).sequence)).toEqual([8, 9, 10, 11, 12]);
+    const singles = await Promise.all(Array.from({ length: 100 }, (_, i) => appendBody(store, { c: i, u: '🎉' })));
+    expect(singles.map((s) => JSON.parse(s).sequence).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i + 13));
+    const all = await readAll(store);
+    expect(all.map((s) => JSON.parse(s).sequence)).toEqual(Array.from({ length: 112 }, (_, i) => i + 1));
+    expect(store.stats().bytes).toBe(all.reduce((n, s) => n + Buffer.byteLength(s), 0));
+    await store.close();
+    store = await openStore(dir);
+    expect(store.report!.outcome).toBe('Clean');
+    expect(await readAll(store)).toEqual(all);
+    for (const s of [...batch.payloads.map((p) => p.toString()), ...singles]) expect((await store.getById(JSON.parse(s).id))!.toString()).toBe(s);
+  });
+
   it('group commit: many concurrent appends share fdatasyncs and all get distinct gap-free sequences', async () => {
     const dir = await tempDir();
     let commits = 0;
