@@ -13,6 +13,10 @@ const commands: Record<string, Command> = {
     summary: 'run the log server on a data directory (same as `eventlog-server`; `server --help`)',
     run: async (args) => (await import('./server/main.ts')).main(args),
   },
+  operator: {
+    summary: 'run the EventLog operator against the cluster of the kubeconfig or in-cluster (`operator --help`)',
+    run: async (args) => (await import('./operator/main.ts')).main(args),
+  },
   dev: {
     summary: 'local playground: control plane, node agent and a sample log (`dev --help`)',
     run: async (args) => (await import('./dev/playground.ts')).main(args),

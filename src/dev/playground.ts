@@ -1,7 +1,8 @@
 /**
  * `npm run dev` / `eventlog dev`: a local playground on one machine — a real
  * control plane (etcd, kube-apiserver, kube-controller-manager), the node agent that
- * runs log pods as local processes, the EventLog CRD and a sample log. Everything
+ * runs log pods as local processes, the EventLog CRD, the operator (in-process) and a
+ * sample EventLog `playground/demo`. Everything
  * lives under one directory (default `.dev/`) that the next run reuses, so the
  * cluster's objects and the logs' data survive a restart of the playground.
  *
@@ -18,6 +19,12 @@ import { createLogger } from '../common/logger.ts';
 import { startControlPlane } from '../cluster/controlplane.ts';
 import { startNodeAgent } from '../agent/agent.ts';
 import { ManifestApplier } from '../kube/apply.ts';
+import { KubeHttp } from '../runtime/kube-http.ts';
+import { eventLogController } from '../operator/eventlog-controller.ts';
+import { Manager } from '../operator/manager.ts';
+import { EventRecorder } from '../operator/recorder.ts';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { KubeConfig } from '@kubernetes/client-node';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIELD_MANAGER = 'eventlog-playground';
@@ -30,48 +37,24 @@ const Flags = z.object({
 const HELP = `usage: eventlog dev [--dir DIR]
 
 Starts a local Kubernetes control plane and a node agent that runs log pods as local
-processes, applies the EventLog CRD and a sample log, and prints how to look at it.
+processes, applies the EventLog CRD, runs the operator in-process, applies a sample
+EventLog (playground/demo) and prints how to look at it.
   --dir DIR   where the cluster and the logs keep their data (default .dev; reused)
 Ctrl-C stops everything; the data stays for the next run.
 `;
 
-/** The sample the playground applies: a log server pod on a PVC, behind a Service. */
+/**
+ * The sample the playground applies: a namespace and an EventLog. The operator
+ * (running in-process) creates the PVC `demo-data`, the pod `demo-0` and the Service.
+ */
 export function sampleObjects(namespace: string): KubernetesObject[] {
-  const labels = { 'app.kubernetes.io/name': 'eventlog', 'app.kubernetes.io/instance': 'demo' };
   return [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } },
     {
-      apiVersion: 'v1',
-      kind: 'PersistentVolumeClaim',
-      metadata: { name: 'demo-data', namespace, labels },
-      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-    } as KubernetesObject,
-    {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'demo', namespace, labels },
-      spec: {
-        containers: [
-          {
-            name: 'log',
-            image: 'eventlog:dev',
-            command: ['eventlog-server'],
-            args: ['--data-dir', '/var/lib/eventlog', '--host', '$(POD_IP)', '--port', '8080'],
-            env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
-            ports: [{ name: 'http', containerPort: 8080 }],
-            readinessProbe: { httpGet: { path: '/readyz', port: 8080 }, periodSeconds: 2 },
-            livenessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 10 },
-            volumeMounts: [{ name: 'data', mountPath: '/var/lib/eventlog' }],
-          },
-        ],
-        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'demo-data' } }],
-      },
-    } as KubernetesObject,
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'demo', namespace, labels },
-      spec: { selector: labels, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+      apiVersion: 'eventlog.dev/v1alpha1',
+      kind: 'EventLog',
+      metadata: { name: 'demo', namespace },
+      spec: { storage: { size: '1Gi' } },
     } as KubernetesObject,
   ];
 }
@@ -81,6 +64,47 @@ function crdObjects(): KubernetesObject[] {
   const file = join(dir, 'eventlog.dev_eventlogs.yaml');
   if (!existsSync(file)) return [];
   return parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON() as KubernetesObject);
+}
+
+/** The operator, in-process: all namespaces, no leader election, probes/metrics on free loopback ports. */
+function startOperator(kubeConfig: KubeConfig, log: ReturnType<typeof createLogger>): { manager: Manager; running: Promise<void> } {
+  const http = new KubeHttp(kubeConfig);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const manager = new Manager({
+    kubeConfig,
+    controller: eventLogController({
+      http,
+      applier: ManifestApplier.forConfig(kubeConfig),
+      recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: 'playground', log }),
+      config: { defaultImage: 'eventlog:dev', pollInterval: 10_000, statusCounterInterval: 30_000 },
+    }),
+    registry,
+    log: log.child({ component: 'operator' }),
+    namespaces: [],
+    workers: 2,
+    probe: { host: '127.0.0.1', port: 0 },
+    metrics: { host: '127.0.0.1', port: 0 },
+    shutdownTimeoutMs: 10_000,
+  });
+  const running = manager.run();
+  running.catch((error: unknown) => log.error({ err: error }, 'playground: the operator stopped with an error'));
+  return { manager, running };
+}
+
+/** Waits until the API server serves EventLogs (a just-applied CRD takes a moment). */
+async function waitForCrd(kubeConfig: KubeConfig): Promise<void> {
+  const http = new KubeHttp(kubeConfig);
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await http.json('GET', '/apis/eventlog.dev/v1alpha1/eventlogs', { query: { limit: 1 }, timeoutMs: 5_000 });
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`the EventLog CRD is not served after 60 s: ${(error as Error).message}`, { cause: error });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 async function applyAll(api: ManifestApplier, objects: KubernetesObject[]): Promise<void> {
@@ -106,7 +130,11 @@ export async function main(argv: string[]): Promise<number> {
   // The playground owns the signals: it stops the agent before the control plane.
   const controlPlane = await startControlPlane({ dataDir: join(dir, 'cluster'), log, handleSignals: false });
   let agent: Awaited<ReturnType<typeof startNodeAgent>> | undefined;
+  let operator: ReturnType<typeof startOperator> | undefined;
   const stopAll = async () => {
+    // Operator first (no reconcile races the shutdown), then pods, then the cluster.
+    await operator?.manager.stop();
+    await operator?.running.catch(() => undefined);
     await agent?.stop();
     await controlPlane.stop();
   };
@@ -116,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
     agent = await startNodeAgent({ kubeConfig: controlPlane.kubeConfig, dataDir: join(dir, 'node'), log, podIpPrefix: [127, 2] });
     const api = ManifestApplier.forConfig(controlPlane.kubeConfig);
     await applyAll(api, crdObjects());
+    await waitForCrd(controlPlane.kubeConfig);
+    operator = startOperator(controlPlane.kubeConfig, log);
     await applyAll(api, sampleObjects('playground'));
   } catch (error) {
     await stopAll();
@@ -128,8 +158,9 @@ export async function main(argv: string[]): Promise<number> {
       '',
       `  export KUBECONFIG=${controlPlane.kubeconfigPath}`,
       '  kubectl get nodes,pv',
-      '  kubectl -n playground get pods,pvc,svc -o wide -w',
-      "  curl -s http://$(kubectl -n playground get pod demo -o jsonpath='{.status.podIP}'):8080/status",
+      '  kubectl -n playground get evl,pods,pvc,svc -o wide',
+      '  kubectl -n playground describe evl demo',
+      "  curl -s http://$(kubectl -n playground get evl demo -o jsonpath='{.status.pod.ip}'):8080/status",
       '',
       'Ctrl-C stops everything; the data stays for the next run.',
       '',

@@ -1,15 +1,16 @@
 /**
  * `npm run dev` (src/dev/playground.ts), end to end as a user runs it: a real child
  * process with its own control plane and node agent (beside the suite's shared
- * ones), the sample log pod becomes Ready and takes an event, Ctrl-C stops
- * everything, and a second run on the same directory still has the event.
+ * ones), the in-process operator turns the sample EventLog playground/demo into a
+ * Ready log pod (demo-0) that takes an event, Ctrl-C stops everything, and a second
+ * run on the same directory still has the event.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.ts';
 
@@ -50,11 +51,11 @@ async function demoPodIp(kubeconfigPath: string): Promise<string> {
   const core = kc.makeApiClient(CoreV1Api);
   return waitFor(
     async () => {
-      const pod = await core.readNamespacedPod({ name: 'demo', namespace: 'playground' });
+      const pod = await core.readNamespacedPod({ name: 'demo-0', namespace: 'playground' });
       const ready = pod.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       return ready ? pod.status?.podIP : undefined;
     },
-    { message: 'pod playground/demo to be Ready with an IP', timeoutMs: 90_000 },
+    { message: 'pod playground/demo-0 (made by the operator) to be Ready with an IP', timeoutMs: 90_000 },
   );
 }
 
@@ -81,6 +82,17 @@ describe('npm run dev (the playground)', () => {
     const { child, kubeconfigPath, output } = await startPlayground();
     const ip = await demoPodIp(kubeconfigPath);
     expect(ip).toMatch(/^127\.2\.\d+\.\d+$/);
+    await waitFor(
+      async () => {
+        const kc = new KubeConfig();
+        kc.loadFromFile(kubeconfigPath);
+        const evl = (await kc.makeApiClient(CustomObjectsApi).getNamespacedCustomObject({ group: 'eventlog.dev', version: 'v1alpha1', namespace: 'playground', plural: 'eventlogs', name: 'demo' })) as {
+          status?: { conditions?: { type: string; status: string }[]; pod?: { ip?: string } };
+        };
+        return evl.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') && evl.status.pod?.ip === ip;
+      },
+      { message: 'EventLog playground/demo to report Ready=True for that pod', timeoutMs: 60_000 },
+    );
 
     const res = await fetch(`http://${ip}:8080/events`, {
       method: 'POST',
