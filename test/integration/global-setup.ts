@@ -28,6 +28,15 @@ declare module 'vitest' {
   }
 }
 
+function podIpPrefixFromEnv(): readonly [number, number] | undefined {
+  const raw = process.env.EVENTLOG_TEST_POD_IP_PREFIX;
+  if (!raw) return undefined;
+  const m = /^127\.(\d{1,3})$/.exec(raw);
+  const second = m ? Number(m[1]) : NaN;
+  if (!(second >= 1 && second <= 254)) throw new Error(`EVENTLOG_TEST_POD_IP_PREFIX must look like 127.N with N in 1..254, got "${raw}"`);
+  return [127, second];
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const log = createLogger('integration-setup');
   let cp: ControlPlane;
@@ -44,6 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     // The node agent (src/agent/, issue 3 item 3) runs pods as local processes. It
     // starts after the control plane and stops before it (`stops` run in order).
     // Its data lives in the control plane's temporary data dir.
+    const podIpPrefix = podIpPrefixFromEnv();
     const agent = await startNodeAgent({
       kubeConfig: cp.kubeConfig,
       dataDir: join(cp.dataDir, 'agent'),
@@ -52,6 +62,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       // kubelet back-off shape (doubling, capped at 30x) from 0.5 s instead of 10 s,
       // so crash-loop tests take seconds.
       crashLoopBaseMs: 500,
+      // Two suites running at once on one machine (e.g. two checkouts) must not
+      // hand out the same 127.1.x.y; EVENTLOG_TEST_POD_IP_PREFIX=127.5 moves this one.
+      ...(podIpPrefix ? { podIpPrefix } : {}),
     });
     stops.unshift(() => agent.stop());
     log.info({ node: agent.nodeName }, 'integration: node agent up');
