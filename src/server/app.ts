@@ -4,7 +4,7 @@
  * startServer() locks the data dir (a held lock fails fast), starts listening (so
  * /healthz and /status answer while recovery runs), then recovers in the background.
  */
-import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import type { RecoveryReport } from '../storage/report.ts';
 import { EventStore, StoreError, eventBodyJson, eventDraft, requestHash, type EventDraft, type StatsSnapshot } from '../storage/store.ts';
+import { challenge, checkBearer, readTokenFile, routeNeedsToken, sha256 } from './auth.ts';
 import { serverConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { createMetrics, type ServerMetrics } from './metrics.ts';
 import { writeTerminationMessage } from './termination.ts';
@@ -61,7 +62,6 @@ export const VERSION: string = (() => {
   }
 })();
 
-const PROTECTED = /^\/(events|stats|status|v1\/status|admin)(\/|\?|$)/;
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 const readQuery = z.object({
@@ -112,13 +112,12 @@ function jsonArray(payloads: Buffer[]): Buffer {
   return out;
 }
 
-function sha(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
 export async function startServer(input: ServerConfigInput, opts: StartOptions = {}): Promise<ServerHandle> {
   const config = serverConfigSchema.parse(input);
   const log = opts.logger ?? silentLogger;
+  if (config.token !== undefined && config.tokenFile !== undefined) throw new Error('token and tokenFile are mutually exclusive');
+  // Read before anything else: a bad token file must fail the start, never leave the API open.
+  const token = config.token ?? (config.tokenFile !== undefined ? await readTokenFile(config.tokenFile) : undefined);
   const bootId = randomUUID();
   const startedAt = new Date().toISOString();
   let metrics: ServerMetrics | undefined;
@@ -164,20 +163,17 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     done(null, body);
   });
 
-  const tokenHash = config.token === undefined ? undefined : sha(config.token);
+  const tokenHash = token === undefined ? undefined : sha256(token);
   // Hooks are registered only when they have work to do, and synchronously (callback
   // style): every hook costs each request a hook-runner pass, an async one also promises.
   if (tokenHash !== undefined) {
     app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-      if (!PROTECTED.test(req.url)) return done();
-      const h = req.headers.authorization ?? '';
-      const m = /^Bearer (.+)$/.exec(h);
-      const ok = m !== null && timingSafeEqual(sha(m[1]!), tokenHash);
-      if (!ok) {
-        reply.header('www-authenticate', 'Bearer');
-        return done(new HttpError(401, 'unauthorized', 'missing or wrong bearer token'));
-      }
-      done();
+      // The matched route pattern (undefined: no route), not the raw URL (auth.ts).
+      if (!routeNeedsToken(req.routeOptions.url)) return done();
+      const r = checkBearer(req.headers.authorization, tokenHash);
+      if (r.ok) return done();
+      reply.header('www-authenticate', challenge(r.reason));
+      done(new HttpError(401, 'unauthorized', r.reason === 'missing' ? 'this endpoint needs "Authorization: Bearer <token>"' : 'the bearer token is not valid'));
     });
   }
   let shuttingDown = false;
@@ -341,7 +337,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
   const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  log.info({ host: config.host, port, bootId, durability: config.durability }, 'listening');
+  log.info({ host: config.host, port, bootId, durability: config.durability, auth: token !== undefined ? 'bearer' : 'none' }, 'listening');
 
   const recovered = store.recover().then(
     (report) => {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DURABILITY_MODES } from '../storage/store.ts';
+import { TOKEN_PATTERN } from './auth.ts';
 
 export const serverConfigSchema = z.object({
   dataDir: z.string().min(1),
@@ -16,7 +17,10 @@ export const serverConfigSchema = z.object({
   maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   segmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
   terminationMessagePath: z.string().min(1).default('/dev/termination-log'),
-  token: z.string().min(1).optional(),
+  /** Bearer token the data API requires (auth.ts); unset: the API is open. */
+  token: z.string().regex(TOKEN_PATTERN).optional(),
+  /** File holding the token (a mounted Secret); read once at start-up. Exclusive with `token`. */
+  tokenFile: z.string().min(1).optional(),
 });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
@@ -56,7 +60,8 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: '--max-body-bytes', env: 'EVENTLOG_MAX_BODY_BYTES', key: 'maxBodyBytes', expected: 'an integer between 1024 and 67108864', schema: int(1024, 64 * 1024 * 1024), help: 'largest request body (default 1048576)' },
   { flag: '--segment-bytes', env: 'EVENTLOG_SEGMENT_BYTES', key: 'segmentBytes', expected: 'an integer between 4096 and 1073741824', schema: int(4096, 1024 * 1024 * 1024), help: 'roll segments at this size (default 67108864)' },
   { flag: '--termination-message-path', env: 'EVENTLOG_TERMINATION_MESSAGE_PATH', key: 'terminationMessagePath', expected: 'a file path', schema: nonEmpty, help: 'where corruption/failure reports go (default /dev/termination-log)' },
-  { flag: '--token', env: 'EVENTLOG_TOKEN', key: 'token', expected: 'a non-empty string', schema: nonEmpty, help: 'require "Authorization: Bearer <token>" on /events*, /stats, /status, /admin/*' },
+  { flag: '--auth-token', env: 'EVENTLOG_AUTH_TOKEN', key: 'token', expected: 'a token (visible ASCII without spaces, at most 4096 characters)', schema: z.string().regex(TOKEN_PATTERN), help: 'require "Authorization: Bearer <token>" on everything but /healthz, /readyz, /metrics' },
+  { flag: '--auth-token-file', env: 'EVENTLOG_AUTH_TOKEN_FILE', key: 'tokenFile', expected: 'a file path', schema: nonEmpty, help: 'the same, with the token read from this file (a mounted Secret)' },
 ];
 
 export interface ParsedArgs {
@@ -117,6 +122,9 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv = proces
   const { values, help } = parseArgs(argv, SERVE_OPTIONS, env);
   if (help) return { config: undefined as unknown as ServerConfig, help };
   requireOption(values, SERVE_OPTIONS[0]!);
+  if (values.token !== undefined && values.tokenFile !== undefined) {
+    throw new UsageError('--auth-token and --auth-token-file (EVENTLOG_AUTH_TOKEN, EVENTLOG_AUTH_TOKEN_FILE) are mutually exclusive: set one');
+  }
   const r = serverConfigSchema.safeParse(values);
   if (!r.success) {
     const issue = r.error.issues[0]!;

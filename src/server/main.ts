@@ -8,6 +8,7 @@ import { ImportError, importNdjson } from '../storage/import.ts';
 import { LockedError } from '../storage/lock.ts';
 import { EventStore, StoreError } from '../storage/store.ts';
 import { verifyLog } from '../storage/verify.ts';
+import { TokenFileError } from './auth.ts';
 import { SERVE_OPTIONS, UsageError, optionHelp, parseArgs, parseServeConfig, requireOption } from './config.ts';
 
 export interface MainIo {
@@ -89,6 +90,10 @@ async function serve(argv: string[], io: MainIo): Promise<number> {
     });
   } catch (err) {
     if (err instanceof LockedError) throw new Error(err.message);
+    if (err instanceof TokenFileError) {
+      const byFlag = argv.some((a) => a === '--auth-token-file' || a.startsWith('--auth-token-file='));
+      throw new UsageError(`${byFlag ? '--auth-token-file' : 'EVENTLOG_AUTH_TOKEN_FILE'}: ${err.message}`);
+    }
     throw err;
   }
   const onSignal = (sig: string) => {

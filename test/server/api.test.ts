@@ -167,7 +167,7 @@ describe('HTTP API contract', () => {
 describe('bearer token', () => {
   it('guards /events*, /stats, /status, /admin with 401 JSON; /healthz, /readyz, /metrics stay open', async () => {
     const dir = await tempDir();
-    const s = await startServer(`${dir}/data`, [], { EVENTLOG_TOKEN: 's3cret' });
+    const s = await startServer(`${dir}/data`, [], { EVENTLOG_AUTH_TOKEN: 's3cret' });
     const auth = { authorization: 'Bearer s3cret' };
     await waitState(s.url, ['ready'], auth);
     for (const [path, init] of [
