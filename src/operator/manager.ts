@@ -69,6 +69,8 @@ export interface ManagerOptions {
   probe: { host: string; port: number };
   metrics: { host: string; port: number };
   shutdownTimeoutMs: number;
+  /** The API client of the watches and the Lease (default: a new KubeHttp of kubeConfig); one shared client lets its `onRequest` see every call. */
+  http?: KubeHttp;
 }
 
 /** Combines one store per namespace into one read view. */
@@ -127,7 +129,7 @@ export class Manager {
     this.#log = opts.log.child({ controller: opts.controller.name });
     const metrics = RuntimeMetrics.for(opts.registry);
     this.queue = new WorkQueue<string>({ name: opts.controller.name, metrics: metrics.forQueue(opts.controller.name) });
-    const http = new KubeHttp(opts.kubeConfig);
+    const http = opts.http ?? new KubeHttp(opts.kubeConfig);
     const namespaces = opts.namespaces.length > 0 ? opts.namespaces : [undefined];
     const def = opts.controller;
     const make = (resource: string, ref: WatchedResource) =>
@@ -203,7 +205,13 @@ export class Manager {
     this.#log.info({ probe: this.#endpoints.probeUrl, metrics: this.#endpoints.metricsUrl }, 'endpoints listening');
     for (const { watcher } of this.#watchers) watcher.start();
     const abort = new AbortController();
-    await Promise.all(this.#watchers.map(({ watcher }) => watcher.waitForSync(abort.signal)));
+    try {
+      await Promise.all(this.#watchers.map(({ watcher }) => watcher.waitForSync(abort.signal)));
+    } catch (error) {
+      // stop() (SIGTERM) before the caches synced is a clean stop, not a failure.
+      if (this.#stopping) return this.#stopping;
+      throw error;
+    }
     this.#log.info({ caches: this.#watchers.length }, 'caches synced');
     if (this.#stopping) return this.#stopping;
 
@@ -215,7 +223,7 @@ export class Manager {
     const le = o.leaderElection;
     let lost = false;
     this.#elector = new LeaderElector({
-      lock: new KubeLeaseLock(o.kubeConfig, le.namespace, le.name),
+      lock: new KubeLeaseLock(o.http ?? o.kubeConfig, le.namespace, le.name),
       ...(le.identity ? { identity: le.identity } : {}),
       ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
       ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),

@@ -26,6 +26,9 @@
  * - No retries: callers (watcher, leader elector) own retry and back-off policy.
  * - `destroyActiveStreams()` is a test hook that destroys the sockets of open streams,
  *   as a network failure would; production code never calls it.
+ * - `onRequest` (optional) sees every request once its answer's status is known (a
+ *   watch: when its stream opens or is refused) or it failed without one. It is how the
+ *   RBAC test lists what the operator really calls; it must not throw.
  */
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
@@ -86,9 +89,23 @@ export interface StreamOptions {
   deadlineMs?: number;
 }
 
+/** One request as `onRequest` sees it. */
+export interface KubeRequestRecord {
+  method: string;
+  /** The API path without the query, e.g. /api/v1/namespaces/a/pods/b. */
+  path: string;
+  query: QueryParams;
+  /** Content-Type of the request body, if it had one. */
+  contentType?: string;
+  /** HTTP status of the answer; absent when the request failed without one. */
+  statusCode?: number;
+}
+
 export interface KubeHttpOptions {
   /** Timeout of `json()` requests. Default 60 s. */
   requestTimeoutMs?: number;
+  /** Observer of every request (see the module doc). */
+  onRequest?: (request: KubeRequestRecord) => void;
 }
 
 function abortError(signal: AbortSignal): Error {
@@ -102,11 +119,13 @@ function abortError(signal: AbortSignal): Error {
 export class KubeHttp {
   readonly #kc: KubeConfig;
   readonly #requestTimeoutMs: number;
+  readonly #onRequest: KubeHttpOptions['onRequest'];
   readonly #streams = new Set<ClientRequest>();
 
   constructor(kc: KubeConfig, opts: KubeHttpOptions = {}) {
     this.#kc = kc;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
+    this.#onRequest = opts.onRequest;
   }
 
   /** The API server URL of the current context. */
@@ -135,9 +154,16 @@ export class KubeHttp {
     const what = `${method} ${path}`;
     const { url, opts } = await this.#prepare(method, path, o.query);
     const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
+    const contentType = payload ? (o.contentType ?? 'application/json') : undefined;
     if (payload) {
-      opts.headers = { ...opts.headers, 'Content-Type': o.contentType ?? 'application/json', 'Content-Length': payload.length };
+      opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': payload.length };
     }
+    let observed = false;
+    const observe = (statusCode?: number) => {
+      if (observed) return;
+      observed = true;
+      this.#onRequest?.({ method, path, query: o.query ?? {}, ...(contentType ? { contentType } : {}), ...(statusCode !== undefined ? { statusCode } : {}) });
+    };
     const signals = [AbortSignal.timeout(o.timeoutMs ?? this.#requestTimeoutMs)];
     if (o.signal) signals.push(o.signal);
     const signal = AbortSignal.any(signals);
@@ -149,9 +175,11 @@ export class KubeHttp {
       const finish = () => signal.removeEventListener('abort', onAbort);
       req.on('error', (err) => {
         finish();
+        observe();
         reject(err);
       });
       req.on('response', (res: IncomingMessage) => {
+        observe(res.statusCode);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', (err) => {
@@ -207,8 +235,14 @@ export class KubeHttp {
         deadline = setTimeout(() => settle(new Error(`${what}: stream still open after its ${o.deadlineMs} ms deadline`)), o.deadlineMs);
       }
       req.on('socket', (socket) => socket.setKeepAlive(true, 30_000));
-      req.on('error', (err) => settle(err));
+      let answered = false;
+      req.on('error', (err) => {
+        if (!answered) this.#onRequest?.({ method: 'GET', path, query: o.query ?? {} });
+        settle(err);
+      });
       req.on('response', (res: IncomingMessage) => {
+        answered = true;
+        this.#onRequest?.({ method: 'GET', path, query: o.query ?? {}, ...(res.statusCode !== undefined ? { statusCode: res.statusCode } : {}) });
         const code = res.statusCode ?? 0;
         if (code !== 200) {
           const chunks: Buffer[] = [];

@@ -107,6 +107,29 @@ describe('KubeHttp', () => {
     expect(http.destroyActiveStreams()).toBe(0);
   });
 
+  it('onRequest sees every request once, with its status code (JSON, errors, streams, refused connections)', async () => {
+    const records: unknown[] = [];
+    const http = new KubeHttp(kc, { onRequest: (r) => records.push(r) });
+    handler = (req, res) => (req.url?.startsWith('/ok') ? json(res, 201, { ok: true }) : req.url?.includes('watch=true') ? res.end('{"type":"ADDED"}\n') : json(res, 403, { kind: 'Status', code: 403, reason: 'Forbidden' }));
+    await http.json('PATCH', '/ok/a', { body: { a: 1 }, contentType: 'application/apply-patch+yaml', query: { fieldManager: 'm' } });
+    await http.json('DELETE', '/denied/b').catch(() => undefined);
+    await http.stream('/api/v1/pods', { query: { watch: true }, signal: new AbortController().signal, onLine: () => undefined });
+    // A port nobody listens on: the request fails without an answer.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const deadKc = new KubeConfig();
+    deadKc.loadFromOptions({ clusters: [{ name: 'c', server: `http://127.0.0.1:${deadPort}`, skipTLSVerify: true }], users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    await new KubeHttp(deadKc, { onRequest: (r) => records.push(r) }).json('GET', '/down').catch(() => undefined);
+    expect(records).toEqual([
+      { method: 'PATCH', path: '/ok/a', query: { fieldManager: 'm' }, contentType: 'application/apply-patch+yaml', statusCode: 201 },
+      { method: 'DELETE', path: '/denied/b', query: {}, statusCode: 403 },
+      { method: 'GET', path: '/api/v1/pods', query: { watch: true }, statusCode: 200 },
+      { method: 'GET', path: '/down', query: {} },
+    ]);
+  });
+
   it('httpListWatch builds list and watch requests and passes events through', async () => {
     handler = (req, res) => {
       if (req.url?.includes('watch=true')) {
