@@ -490,7 +490,7 @@ export const LabelSelectorSchema = z
 export const ClientsSchema = z
   .object({
     podSelector: LabelSelectorSchema.optional().describe(
-      'Pods (in the EventLog\'s namespace) allowed to connect to the log server. Used for the NetworkPolicy the operator will own; omit to allow every pod.',
+      'Pods in the EventLog\'s namespace allowed to connect to the log server (the NetworkPolicy the operator owns admits them and the operator\'s namespace). Omit to allow every pod in the namespace; {} also selects every pod. Clients still need the bearer token (status.tokenSecret).',
     ),
   })
   .describe('Who may talk to the log server.');
@@ -517,7 +517,7 @@ export const EventLogSpecSchema = z
     driftPolicy: z
       .enum([DriftPolicy.Correct, DriftPolicy.Report])
       .default(DriftPolicy.Correct)
-      .describe('What to do when someone changes the owned PVC, pod or Service: Correct puts it back and records it; Report only marks Drifted=True and lists it.'),
+      .describe('What to do when someone changes the owned PVC, pod, Service, token Secret or NetworkPolicy: Correct puts it back and records it; Report only marks Drifted=True and lists it.'),
     suspend: z
       .boolean()
       .default(false)
@@ -605,7 +605,7 @@ export const RecoveryStatusSchema = z
 
 export const DriftItemSchema = z
   .object({
-    kind: z.enum(['PersistentVolumeClaim', 'Pod', 'Service']).describe('Kind of the owned object.'),
+    kind: z.enum(['PersistentVolumeClaim', 'Pod', 'Service', 'Secret', 'NetworkPolicy']).describe('Kind of the owned object.'),
     name: z.string().max(253).describe('Name of the owned object.'),
     path: z.string().max(1024).describe('Field path that differs (e.g. spec.containers[name=server].image); "." when the whole object is missing.'),
     expected: z.string().max(1024).optional().describe('What the operator set (JSON for non-scalars, truncated).'),
@@ -686,7 +686,7 @@ export const EventLogStatusSchema = z
         key: z.string().max(253).describe('Key of the bearer token in the Secret.'),
       })
       .optional()
-      .describe('Secret holding the bearer token clients must send to the endpoint (absent: the server is open).'),
+      .describe('Secret holding the bearer token clients must send to the endpoint as "Authorization: Bearer <token>" (absent until the operator created it).'),
     pod: PodStatusSchema.optional(),
     storage: StorageStatusSchema.optional(),
     recovery: RecoveryStatusSchema.optional(),

@@ -16,8 +16,14 @@
  * - Every object has one owner reference to the EventLog with `controller: true` and
  *   `blockOwnerDeletion: true` (garbage collection and the owner->reconcile mapping).
  *
+ * - The token Secret and the NetworkPolicy (the log server's access control):
+ *   `desiredTokenSecret` takes the token (token.ts decides which: the live one, or a
+ *   new one) and never makes one itself; with `tokenHash` set, the pod mounts the
+ *   Secret read-only and runs the server with `--auth-token-file`, and the
+ *   `eventlog.dev/token-hash` annotation (part of the spec hash) changes with the token.
+ *
  * Names (fixed, derived from the EventLog name, which is a DNS-1035 label <= 63):
- * - PVC `<name>-data`; Service `<name>`;
+ * - PVC `<name>-data`; Service `<name>`; Secret `<name>-token`; NetworkPolicy `<name>`;
  * - pod `<name>-0`. A fixed name (not generateName) is deliberate: the API server
  *   refuses a second pod with the same name until the old one is fully gone, so a
  *   recreated pod can never run next to the old one on the ReadWriteOnce volume (the
@@ -33,7 +39,8 @@
  */
 import { createHash } from 'node:crypto';
 import { API_VERSION, Durability, KIND, type EventLog } from '../api/eventlog.ts';
-import { Component, commonLabels, podAnnotations, podLabels, selectorLabels } from './labels.ts';
+import { Component, TOKEN_HASH_ANNOTATION, commonLabels, podAnnotations, podLabels, selectorLabels } from './labels.ts';
+import { TOKEN_KEY } from './token.ts';
 
 /** Operator configuration the builders need. */
 export interface DesiredOptions {
@@ -43,17 +50,29 @@ export interface DesiredOptions {
   port?: number;
   /** Where the PVC is mounted in the pod. Default /var/lib/eventlog. */
   dataMountPath?: string;
-  /** Secret with the server's bearer token; when set, the pod gets EVENTLOG_TOKEN from it. */
-  tokenSecretName?: string;
-  /** Key in that Secret. Default `token`. */
-  tokenSecretKey?: string;
+  /**
+   * Fingerprint of the current token (token.ts `tokenFingerprint`). When set, the pod
+   * mounts the token Secret and the server requires the token; unset: an open server
+   * (unit tests, and a pass before the Secret exists never builds a pod without it).
+   */
+  tokenHash?: string;
+  /** Namespace the operator runs in: its pods may reach every log server. */
+  operatorNamespace?: string;
   /** Pod grace period. Default 30 (the server needs at most 20 s to shut down cleanly). */
   terminationGracePeriodSeconds?: number;
 }
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATA_MOUNT_PATH = '/var/lib/eventlog';
-export const DEFAULT_TOKEN_SECRET_KEY = 'token';
+export const DEFAULT_TOKEN_SECRET_KEY = TOKEN_KEY;
+export const DEFAULT_OPERATOR_NAMESPACE = 'eventlog-system';
+/** Where the token Secret is mounted in the pod (read-only). */
+export const TOKEN_MOUNT_PATH = '/etc/eventlog/token';
+export const TOKEN_VOLUME_NAME = 'token';
+/** Mode of the token file: owner root + group fsGroup read (the server runs as RUN_AS_USER with that fsGroup). */
+export const TOKEN_FILE_MODE = 0o440;
+/** The label every namespace carries with its own name (Kubernetes >= 1.21). */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS = 30;
 /** Name of the server container (drift paths and status refer to it). */
 export const CONTAINER_NAME = 'server';
@@ -118,8 +137,24 @@ export interface ServiceApply {
   };
 }
 
-export type OwnedKind = 'PersistentVolumeClaim' | 'Pod' | 'Service';
-export type DesiredObject = PvcApply | PodApply | ServiceApply;
+export interface SecretApply {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ApplyMetadata;
+  type: 'Opaque';
+  /** `token`: base64. Never compared for drift (drift.ts): the token is kept, not reset. */
+  data: Record<string, string>;
+}
+
+export interface NetworkPolicyApply {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: ApplyMetadata;
+  spec: JsonObject;
+}
+
+export type OwnedKind = 'PersistentVolumeClaim' | 'Pod' | 'Service' | 'Secret' | 'NetworkPolicy';
+export type DesiredObject = PvcApply | PodApply | ServiceApply | SecretApply | NetworkPolicyApply;
 
 type Evl = Pick<EventLog, 'metadata' | 'spec'>;
 
@@ -130,6 +165,12 @@ export function podName(evl: Pick<EventLog, 'metadata'>): string {
   return `${evl.metadata.name}-0`;
 }
 export function serviceName(evl: Pick<EventLog, 'metadata'>): string {
+  return evl.metadata.name;
+}
+export function tokenSecretName(evl: Pick<EventLog, 'metadata'>): string {
+  return `${evl.metadata.name}-token`;
+}
+export function networkPolicyName(evl: Pick<EventLog, 'metadata'>): string {
   return evl.metadata.name;
 }
 
@@ -199,19 +240,24 @@ export function desiredPodSpec(evl: Evl, opts: DesiredOptions): JsonObject {
   const port = opts.port ?? DEFAULT_PORT;
   const mount = opts.dataMountPath ?? DEFAULT_DATA_MOUNT_PATH;
   const env: Json[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
-  if (opts.tokenSecretName) {
-    env.push({ name: 'EVENTLOG_TOKEN', valueFrom: { secretKeyRef: { name: opts.tokenSecretName, key: opts.tokenSecretKey ?? DEFAULT_TOKEN_SECRET_KEY } } });
-  }
+  const auth = opts.tokenHash !== undefined;
+  const args = ['--data-dir', mount, '--host', '$(POD_IP)', '--port', String(port), '--durability', DURABILITY_FLAG[evl.spec.durability]];
+  // A file from a secret volume rather than env (secretKeyRef): not in the process
+  // environment (inherited by children, dumped by crash reporters), and mode 0440.
+  if (auth) args.push('--auth-token-file', `${TOKEN_MOUNT_PATH}/${TOKEN_KEY}`);
+  const volumeMounts: Json[] = [{ name: DATA_VOLUME_NAME, mountPath: mount }];
+  if (auth) volumeMounts.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
   const container: JsonObject = {
     name: CONTAINER_NAME,
     image: evl.spec.image ?? opts.defaultImage,
     command: ['eventlog-server'],
-    args: ['--data-dir', mount, '--host', '$(POD_IP)', '--port', String(port), '--durability', DURABILITY_FLAG[evl.spec.durability]],
+    args,
     env,
     ports: [{ name: PORT_NAME, containerPort: port }],
+    // Probes stay on the open routes (/readyz, /healthz): the kubelet sends no token.
     readinessProbe: { httpGet: { path: '/readyz', port: PORT_NAME }, periodSeconds: 5, failureThreshold: 3 },
     livenessProbe: { httpGet: { path: '/healthz', port: PORT_NAME }, periodSeconds: 10, failureThreshold: 6 },
-    volumeMounts: [{ name: DATA_VOLUME_NAME, mountPath: mount }],
+    volumeMounts,
     // The server writes its own JSON report there; fall back to the log tail otherwise.
     terminationMessagePolicy: 'FallbackToLogsOnError',
     securityContext: {
@@ -234,7 +280,10 @@ export function desiredPodSpec(evl: Evl, opts: DesiredOptions): JsonObject {
     },
     terminationGracePeriodSeconds: opts.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS,
     containers: [container],
-    volumes: [{ name: DATA_VOLUME_NAME, persistentVolumeClaim: { claimName: pvcName(evl) } }],
+    volumes: [
+      { name: DATA_VOLUME_NAME, persistentVolumeClaim: { claimName: pvcName(evl) } },
+      ...(auth ? [{ name: TOKEN_VOLUME_NAME, secret: { secretName: tokenSecretName(evl), defaultMode: TOKEN_FILE_MODE } }] : []),
+    ],
   };
   const t = evl.spec.podTemplate;
   if (t?.nodeSelector && Object.keys(t.nodeSelector).length > 0) spec.nodeSelector = { ...t.nodeSelector };
@@ -271,13 +320,69 @@ export function podSpecHash(spec: JsonObject, labels: Record<string, string>, us
 export function desiredPod(evl: Evl, opts: DesiredOptions): PodApply {
   const spec = desiredPodSpec(evl, opts);
   const labels = podLabels(evl);
-  const withoutHash = podAnnotations(evl, '');
+  // The token fingerprint is hashed with the rest: a new token is a rollout (recreate).
+  const token: Record<string, string> = opts.tokenHash !== undefined ? { [TOKEN_HASH_ANNOTATION]: opts.tokenHash } : {};
+  const withoutHash = { ...podAnnotations(evl, ''), ...token };
   const hash = podSpecHash(spec, labels, withoutHash);
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { ...meta(evl, podName(evl), labels), annotations: podAnnotations(evl, hash) },
+    metadata: { ...meta(evl, podName(evl), labels), annotations: { ...podAnnotations(evl, hash), ...token } },
     spec,
+  };
+}
+
+/**
+ * The token Secret, holding `token` (the caller decides which token: token.ts). Opaque,
+ * owned by the EventLog, so it goes when the EventLog goes.
+ */
+export function desiredTokenSecret(evl: Evl, token: string): SecretApply {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(evl, tokenSecretName(evl), commonLabels(evl, Component.Auth)),
+    type: 'Opaque',
+    data: { [TOKEN_KEY]: Buffer.from(token, 'utf8').toString('base64') },
+  };
+}
+
+/**
+ * The NetworkPolicy of the log pod: ingress to the server port only from pods in the
+ * operator's namespace (status polls, approved repairs) and from the client pods
+ * (`spec.clients.podSelector`, in the EventLog's namespace; default: every pod there).
+ * Everything in `spec` is set explicitly (including `protocol: TCP`, which the API
+ * server would default), because drift compares these fields exactly (drift.ts): an
+ * extra peer or a widened selector is drift, not "a field we do not own".
+ *
+ * Caveats: only enforced by a CNI that implements NetworkPolicy; kubelet probes come
+ * from the node and are not subject to it on most CNIs; other ports of the pod (none
+ * today) get no ingress at all once the policy selects the pod.
+ */
+export function desiredNetworkPolicy(evl: Evl, opts: Pick<DesiredOptions, 'port' | 'operatorNamespace'> = {}): NetworkPolicyApply {
+  const port = opts.port ?? DEFAULT_PORT;
+  const clients = evl.spec.clients?.podSelector;
+  const clientSelector: JsonObject = {};
+  if (clients?.matchLabels && Object.keys(clients.matchLabels).length > 0) clientSelector.matchLabels = { ...clients.matchLabels };
+  if (clients?.matchExpressions && clients.matchExpressions.length > 0) {
+    clientSelector.matchExpressions = clients.matchExpressions.map((e) => ({ key: e.key, operator: e.operator, ...(e.values && e.values.length > 0 ? { values: [...e.values] } : {}) }));
+  }
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: meta(evl, networkPolicyName(evl), commonLabels(evl, Component.LogServer)),
+    spec: {
+      podSelector: { matchLabels: selectorLabels(evl) },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { namespaceSelector: { matchLabels: { [NAMESPACE_NAME_LABEL]: opts.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE } } },
+            { podSelector: clientSelector },
+          ],
+          ports: [{ protocol: 'TCP', port }],
+        },
+      ],
+    },
   };
 }
 

@@ -15,6 +15,13 @@
  *   adds the not-ready/unreachable tolerations to every pod); any other list (args,
  *   command, accessModes, capabilities.drop) is compared as a whole, item by item on the
  *   keys we set.
+ * - Exact subtrees (`NetworkPolicy.spec.podSelector`, `.ingress`, `.policyTypes`) must
+ *   equal the desired value exactly, extra keys and items included: for an access
+ *   policy, an added peer or a widened selector is the change that matters. The
+ *   desired policy sets every field the API server would default, so a faithful
+ *   apply compares equal.
+ * - A Secret's `data` is never compared (the token is kept, not reset: token.ts);
+ *   its labels, owner reference and `type` are.
  * - Quantities under `resources` are compared by value ("1024Mi" == "1Gi"; the API
  *   server canonicalises what we send).
  * - A missing live object is one item with path "." (expected "present", actual
@@ -38,7 +45,7 @@
  */
 import { compareQuantities, isQuantity } from '../kube/quantity.ts';
 import type { DesiredObject, OwnedKind } from './desired.ts';
-import { SPEC_HASH_ANNOTATION } from './labels.ts';
+import { SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from './labels.ts';
 
 /** A difference between desired and live (status adds `firstSeen`). */
 export interface DriftFinding {
@@ -97,7 +104,30 @@ const ATOMIC_MAPS: Record<OwnedKind, string[]> = {
   PersistentVolumeClaim: [],
   Pod: ['spec.nodeSelector'],
   Service: ['spec.selector'],
+  Secret: [],
+  NetworkPolicy: [],
 };
+
+/** Subtrees compared exactly (deep equality, order of list items included) per kind. */
+const EXACT_PATHS: Record<OwnedKind, string[]> = {
+  PersistentVolumeClaim: [],
+  Pod: [],
+  Service: [],
+  Secret: [],
+  NetworkPolicy: ['spec.podSelector', 'spec.policyTypes', 'spec.ingress'],
+};
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  if (isObject(a)) {
+    if (!isObject(b)) return false;
+    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+    return ka.length === kb.length && ka.every((k) => deepEqual(a[k], b[k]));
+  }
+  return false;
+}
 
 function scalarEqual(path: string, d: unknown, l: unknown): boolean {
   if (d === l) return true;
@@ -129,6 +159,10 @@ function walk(kind: OwnedKind, name: string, d: unknown, l: unknown, path: strin
   const push = (p: string, st: Step[], expected: unknown, actual: unknown) =>
     out.push({ kind, name, path: p, expected: renderValue(expected), actual: renderValue(actual), steps: st });
 
+  if (EXACT_PATHS[kind].includes(path)) {
+    if (!deepEqual(d, l)) push(path, [...steps, { atomic: true }], d, l);
+    return;
+  }
   if (Array.isArray(d)) {
     if (kind === 'Pod' && path === 'spec.tolerations') {
       const live = Array.isArray(l) ? l : [];
@@ -176,6 +210,8 @@ function owned(desired: DesiredObject): Record<string, unknown> {
   const { labels, annotations, ownerReferences } = desired.metadata;
   const metadata: Record<string, unknown> = { labels, ownerReferences };
   if (annotations) metadata.annotations = annotations;
+  // The token (data) is left out on purpose: see token.ts.
+  if (desired.kind === 'Secret') return { metadata, type: desired.type };
   return { metadata, spec: desired.spec };
 }
 
@@ -209,6 +245,18 @@ export function podNeedsRecreate(items: readonly DriftFinding[]): boolean {
     if (i.path === 'spec.activeDeadlineSeconds' || i.path === 'spec.tolerations') return false;
     return true;
   });
+}
+
+/** Path of the pod's token fingerprint annotation in findings. */
+export const TOKEN_HASH_PATH = `metadata.annotations${keySeg(TOKEN_HASH_ANNOTATION)}`;
+
+/**
+ * True if rolling these Pod differences out needs the pod recreated: immutable spec
+ * fields (`podNeedsRecreate`), or a new token (the server reads it only at start-up).
+ * Only for rollout findings: a drifted token annotation on a running pod is patched back.
+ */
+export function podRolloutNeedsRecreate(rollout: readonly DriftFinding[]): boolean {
+  return podNeedsRecreate(rollout) || rollout.some((i) => i.kind === 'Pod' && i.path === TOKEN_HASH_PATH);
 }
 
 // ---------------------------------------------------------------------------
@@ -255,6 +303,7 @@ function ownedLeaves(desired: DesiredObject): Found[] {
   const out: Found[] = [];
   const leaf = (path: string, steps: Step[]) => out.push({ kind, name, path, steps });
   const visit = (d: unknown, path: string, steps: Step[]): void => {
+    if (EXACT_PATHS[kind].includes(path)) return void leaf(path, [...steps, { atomic: true }]);
     if (Array.isArray(d)) {
       const key = kind === 'Pod' && path === 'spec.tolerations' ? undefined : listKey(path, d);
       if (key === undefined) return void leaf(path, [...steps, { atomic: true }]);

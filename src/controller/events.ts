@@ -11,7 +11,7 @@
  *   | Ready becomes True | Normal | `Ready` |
  *   | Ready True -> False/Unknown | Warning | `NotReady` (note: reason and message) |
  *   | a new recovery (bootId not seen before, or its outcome changed) | Normal / Warning / Warning | `RecoveredClean` / `TornTailTruncated` / `CorruptionDetected` |
- *   | new drift items | Warning | `DriftDetected` |
+ *   | new drift items (also those put back in the same pass) | Warning | `DriftDetected` |
  *   | `drift.corrections` grew | Normal | `DriftCorrected` |
  *   | Stalled becomes True, or its reason changes | Warning | `Stalled` |
  *   | Stalled True -> False | Normal | `Unstalled` |
@@ -46,7 +46,22 @@ function ev(type: EventToRecord['type'], reason: string, note: string): EventToR
   return { type, reason, note: note.length > MAX_NOTE ? `${note.slice(0, MAX_NOTE - 3)}...` : note, action: EVENT_ACTIONS[reason] ?? 'Reconcile' };
 }
 
-export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatus: EventLogStatus): EventToRecord[] {
+/** A drift finding as events describe it (a status drift item, or one found and put back in this pass). */
+export interface FoundDrift {
+  kind: string;
+  name: string;
+  path: string;
+  expected?: string | undefined;
+  actual?: string | undefined;
+}
+
+/**
+ * `found`: the drift items the reconciler found in this pass, corrected or not. A pass
+ * that finds drift and puts it back at once leaves no items in the new status, yet a
+ * human still wants the Warning saying what was changed (expected vs found) before the
+ * DriftCorrected. Default: the new status's items.
+ */
+export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatus: EventLogStatus, found?: readonly FoundDrift[]): EventToRecord[] {
   const out: EventToRecord[] = [];
   const oc = oldStatus?.conditions;
   const nc = newStatus.conditions;
@@ -103,8 +118,8 @@ export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatu
 
   const key = (i: { kind: string; name: string; path: string }) => `${i.kind}\u0000${i.name}\u0000${i.path}`;
   const oldItems = new Set((oldStatus?.drift?.items ?? []).map(key));
-  const fresh = (newStatus.drift?.items ?? []).filter((i) => !oldItems.has(key(i)));
-  const describe = (i: { kind: string; name: string; path: string; expected?: string; actual?: string }) =>
+  const fresh = (found ?? newStatus.drift?.items ?? []).filter((i) => !oldItems.has(key(i)));
+  const describe = (i: FoundDrift) =>
     i.path === '.' ? `${i.kind} ${i.name} deleted` : `${i.kind} ${i.name} ${i.path}: expected ${i.expected ?? '(absent)'}, found ${i.actual ?? '(absent)'}`;
   if (fresh.length > 0) out.push(ev('Warning', 'DriftDetected', fresh.map(describe).join('; ')));
   const corrected = (newStatus.drift?.corrections ?? 0) - (oldStatus?.drift?.corrections ?? 0);

@@ -1,11 +1,13 @@
 /**
  * Label, annotation and field-manager conventions of the objects the operator owns
- * (PVC, pod, Service of one EventLog).
+ * (PVC, pod, Service, token Secret and NetworkPolicy of one EventLog).
  *
  * Guarantees:
  * - Every owned object carries the recommended `app.kubernetes.io/*` labels:
  *   name=eventlog, instance=<EventLog name>, managed-by=eventlog-operator and a
- *   component (`log-server` for the pod and Service, `storage` for the PVC).
+ *   component (`log-server` for the pod, Service and NetworkPolicy, `storage` for the
+ *   PVC, `auth` for the token Secret). The operator watches Secrets by the managed-by
+ *   label, so only its own Secrets are ever cached.
  * - The selector labels (`selectorLabels`) are a fixed subset (name, instance,
  *   component) that never depends on user input, so the Service keeps selecting the
  *   pod whatever the user puts in `spec.podTemplate.labels`, and a selector never has to
@@ -43,11 +45,15 @@ export const Component = {
   LogServer: 'log-server',
   /** The PVC holding the log. */
   Storage: 'storage',
+  /** The Secret with the log server's bearer token. */
+  Auth: 'auth',
 } as const;
 export type Component = (typeof Component)[keyof typeof Component];
 
 /** Annotation on the pod: hash of the desired pod (see desired.ts), to detect a rollout. */
 export const SPEC_HASH_ANNOTATION = 'eventlog.dev/spec-hash';
+/** Annotation on the pod: fingerprint of the token it was started with (token.ts). */
+export const TOKEN_HASH_ANNOTATION = 'eventlog.dev/token-hash';
 
 /** Key prefixes (and exact keys) that GitOps tools use to track what they own. */
 export const GITOPS_TRACKING_PREFIXES = [

@@ -20,6 +20,9 @@
  * - Drift: `firstSeen` of an item (kind/name/path) is kept while it persists;
  *   `lastDetectedAt` moves only when a new item appears; `corrections` counts corrected
  *   items.
+ * - A crash loop, once reported (Ready `ContainerCrashLooping`), stays reported while the
+ *   restarted container runs but the server has not answered `/status`, so Ready's
+ *   reason and Stalled do not flap with every restart.
  * - The result has no `undefined`-valued keys (it round-trips through JSON unchanged).
  *
  * Caveats: the reconciler decides which differences are drift (see
@@ -237,6 +240,8 @@ interface Facts {
   container: LiveContainerStatus | undefined;
   waitingReason: string | undefined;
   waitingMessage: string | undefined;
+  /** CrashLoopBackOff now, or reported before and the server has not answered since. */
+  crashLooping: boolean;
   lastTerminated: ContainerStateTerminated | undefined;
   unschedulable: string | undefined;
   rolloutPending: boolean;
@@ -299,6 +304,12 @@ function facts(input: StatusInput): Facts {
     container,
     waitingReason: container?.state?.waiting?.reason,
     waitingMessage: container?.state?.waiting?.message,
+    // Between back-offs the container runs for a moment before it fails again; a crash
+    // loop once reported stays reported until the server answers /status, so Ready's
+    // reason and Stalled do not flap with every restart.
+    crashLooping:
+      container?.state?.waiting?.reason === 'CrashLoopBackOff' ||
+      ((container?.restartCount ?? 0) > 0 && server?.ok !== true && getCondition(old?.conditions, ConditionType.Ready)?.reason === ReadyReason.ContainerCrashLooping),
     lastTerminated: container?.state?.terminated ?? container?.lastState?.terminated,
     unschedulable: scheduled?.status === 'False' ? (scheduled.message ?? scheduled.reason ?? 'unschedulable') : undefined,
     rolloutPending:
@@ -354,7 +365,7 @@ function health(input: StatusInput, f: Facts): Decided {
         : 'the log server reports interior corruption; appends are refused',
     };
   }
-  if (f.waitingReason === 'CrashLoopBackOff') {
+  if (f.crashLooping) {
     const restarts = f.container?.restartCount ?? 0;
     const last = describeTermination(f.lastTerminated);
     return { status: F, reason: ReadyReason.ContainerCrashLooping, message: `container ${CONTAINER_NAME} is crash looping (${restarts} restarts)${last ? `; last exit: ${last}` : ''}` };
@@ -407,7 +418,7 @@ function stalled(input: StatusInput, f: Facts): Decided {
       message: `interior corruption ${c.id} in ${c.segment} at offset ${c.offset} (${c.reason}); data is untouched. To truncate the log at the corrupt record (cut bytes are kept aside), set the annotation ${APPROVE_REPAIR_ANNOTATION}=${c.id}${refused}`,
     };
   }
-  if (!f.corruption && f.waitingReason === 'CrashLoopBackOff' && (f.container?.restartCount ?? 0) >= (input.options?.crashLoopStallRestarts ?? DEFAULT_CRASH_LOOP_STALL_RESTARTS)) {
+  if (!f.corruption && f.crashLooping && (f.container?.restartCount ?? 0) >= (input.options?.crashLoopStallRestarts ?? DEFAULT_CRASH_LOOP_STALL_RESTARTS)) {
     const last = describeTermination(f.lastTerminated);
     return { status: T, reason: StalledReason.ContainerCrashLooping, message: `container ${CONTAINER_NAME} keeps crashing (${f.container?.restartCount ?? 0} restarts)${last ? `; last exit: ${last}` : ''}` };
   }

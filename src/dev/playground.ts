@@ -21,6 +21,7 @@ import { startNodeAgent } from '../agent/agent.ts';
 import { ManifestApplier } from '../kube/apply.ts';
 import { KubeHttp } from '../runtime/kube-http.ts';
 import { eventLogController } from '../operator/eventlog-controller.ts';
+import { EventLogMetrics } from '../operator/eventlog-metrics.ts';
 import { Manager } from '../operator/manager.ts';
 import { EventRecorder } from '../operator/recorder.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -78,6 +79,7 @@ function startOperator(kubeConfig: KubeConfig, log: ReturnType<typeof createLogg
       applier: ManifestApplier.forConfig(kubeConfig),
       recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: 'playground', log }),
       config: { defaultImage: 'eventlog:dev', pollInterval: 10_000, statusCounterInterval: 30_000 },
+      metrics: EventLogMetrics.for(registry),
     }),
     registry,
     log: log.child({ component: 'operator' }),
@@ -160,7 +162,8 @@ export async function main(argv: string[]): Promise<number> {
       '  kubectl get nodes,pv',
       '  kubectl -n playground get evl,pods,pvc,svc -o wide',
       '  kubectl -n playground describe evl demo',
-      "  curl -s http://$(kubectl -n playground get evl demo -o jsonpath='{.status.pod.ip}'):8080/status",
+      "  TOKEN=$(kubectl -n playground get secret demo-token -o jsonpath='{.data.token}' | base64 -d)",
+      "  curl -s -H \"Authorization: Bearer $TOKEN\" http://$(kubectl -n playground get evl demo -o jsonpath='{.status.pod.ip}'):8080/status",
       '',
       'Ctrl-C stops everything; the data stays for the next run.',
       '',

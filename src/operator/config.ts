@@ -35,6 +35,8 @@ export const OperatorConfigSchema = z.object({
   leaderElect: bool,
   leaderElectionNamespace: z.string().min(1),
   leaderElectionId: z.string().min(1),
+  /** Namespace the operator runs in; every log's NetworkPolicy admits it. */
+  operatorNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'namespace names are DNS labels'),
   metricsAddr: address,
   probeAddr: address,
   defaultImage: z.string().min(1),
@@ -55,6 +57,7 @@ export const FIELDS: Record<keyof OperatorConfig, Field> = {
   workers: { flag: 'workers', env: 'EVENTLOG_WORKERS', default: '2', help: 'parallel reconciles (never two for one EventLog)' },
   leaderElect: { flag: 'leader-elect', env: 'EVENTLOG_LEADER_ELECT', default: 'true', help: 'true|false: only the Lease holder reconciles' },
   leaderElectionNamespace: { flag: 'leader-election-namespace', env: 'POD_NAMESPACE', default: 'eventlog-system', help: 'namespace of the leader-election Lease' },
+  operatorNamespace: { flag: 'operator-namespace', env: 'POD_NAMESPACE', default: 'eventlog-system', help: "the operator's own namespace: each log's NetworkPolicy admits it" },
   leaderElectionId: { flag: 'leader-election-id', env: 'EVENTLOG_LEADER_ELECTION_ID', default: 'eventlog-operator', help: 'name of the Lease' },
   metricsAddr: { flag: 'metrics-addr', env: 'EVENTLOG_METRICS_ADDR', default: ':8080', help: 'HOST:PORT for /metrics (":0": a free port)' },
   probeAddr: { flag: 'probe-addr', env: 'EVENTLOG_PROBE_ADDR', default: ':8081', help: 'HOST:PORT for /healthz and /readyz' },

@@ -4,8 +4,16 @@
  * writes that implies. docs/controller.md ("The reconcile loop") walks through it.
  *
  * Guarantees
- * - Reads of the EventLog, its PVC, pod and Service come from the caches; only the
- *   StorageClass (not watched) is read from the API server.
+ * - Reads of the EventLog, its PVC, pod, Service, token Secret and NetworkPolicy come
+ *   from the caches; only the StorageClass (not watched) is read from the API server,
+ *   and the token Secret when creating it finds one the cache has not seen yet, and an
+ *   owned object the cache lacks although it existed before (it may only have lost the
+ *   managed-by label the watches select on: that is label drift, not a deletion).
+ * - The log server always runs with the EventLog's token (the Secret `<name>-token`,
+ *   token-secret.ts): the Secret is made before the pod, a token is never replaced
+ *   while valid, a new token recreates the pod, and the operator polls and repairs
+ *   with the token. The NetworkPolicy is made before the pod too, so the pod never
+ *   runs unprotected on a CNI that enforces it.
  * - Writes to the EventLog: the finalizer (guarded JSON patches) and the status
  *   subresource (a merge patch with a resourceVersion precondition, sent only when
  *   `statusChanged`). Spec and other metadata are never written. A steady EventLog
@@ -31,8 +39,9 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { APPROVE_REPAIR_ANNOTATION, API_VERSION, DriftPolicy, FINALIZER, GROUP, KIND, PLURAL, RetentionPolicy, VERSION, parseEventLog, type EventLog, type EventLogStatus, type Repair } from '../api/eventlog.ts';
 import { formatTime } from '../controller/conditions.ts';
 import type { Logger } from '../common/logger.ts';
-import { DEFAULT_PORT, desiredObjects, podName, pvcName, serviceName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
-import { classifyDifferences, podNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, DEFAULT_TOKEN_SECRET_KEY, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
+import { classifyDifferences, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
+import { tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
 import { transitionEvents } from '../controller/events.ts';
 import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../controller/labels.ts';
 import type { ServerObservation } from '../controller/server-status.ts';
@@ -46,10 +55,20 @@ import type { ControllerDefinition, ReconcileRequest } from './manager.ts';
 import { mergePatch } from './merge-patch.ts';
 import { pollServerStatus, requestRepair, type PollOptions } from './poller.ts';
 import type { EventRecorder } from './recorder.ts';
+import { ensureTokenSecret, type SecretObject } from './token-secret.ts';
+import type { EventLogMetricsSink } from './eventlog-metrics.ts';
 
 export const CONTROLLER_NAME = 'eventlog';
 /** Owned objects are watched with this selector (every owned object carries the label). */
 export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+/** Resource (plural) of each owned kind, for direct reads. */
+const OWNED_PLURALS: Record<OwnedKind, string> = {
+  PersistentVolumeClaim: 'persistentvolumeclaims',
+  Pod: 'pods',
+  Service: 'services',
+  Secret: 'secrets',
+  NetworkPolicy: 'networkpolicies',
+};
 /** Requeue while waiting for something to go away (pod/PVC terminating). */
 export const WAIT_REQUEUE_MS = 1_000;
 
@@ -57,15 +76,20 @@ export interface EventLogControllerDeps {
   http: KubeHttp;
   applier: Pick<ManifestApplier, 'apply'>;
   recorder: Pick<EventRecorder, 'record'>;
-  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number };
+  /** operatorNamespace: admitted by every log's NetworkPolicy (default eventlog-system). */
+  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number; operatorNamespace?: string };
   /** Defaults to `pollServerStatus`; tests may replace it. */
   poll?: (podIP: string, port: number, opts: PollOptions) => Promise<ServerObservation>;
   pollTimeoutMs?: number;
+  /** Token source for new token Secrets (default: 32 random bytes); tests may replace it. */
+  newToken?: () => string;
   /** Defaults to `requestRepair` (POST /admin/repair); tests may replace it. */
   repair?: (podIP: string, port: number, corruptionId: string, opts: PollOptions) => Promise<ServerObservation>;
   /** Server port (container and Service). Default 8080. */
   port?: number;
   now?: () => Date;
+  /** The EventLog gauges (src/operator/eventlog-metrics.ts); none when absent. */
+  metrics?: EventLogMetricsSink;
 }
 
 /** Wraps a step so a failure names the EventLog, the step and the object. */
@@ -149,6 +173,22 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     }
   }
 
+  /**
+   * An owned object the label-filtered caches lack, read from the API server: it may only
+   * have lost the label the watches select on (someone removed
+   * app.kubernetes.io/managed-by), which is label drift, not a deleted object.
+   */
+  async function readUncached(ns: string, d: DesiredObject): Promise<KubeObject | undefined> {
+    const slash = d.apiVersion.indexOf('/');
+    const base = slash < 0 ? `/api/${d.apiVersion}` : `/apis/${d.apiVersion}`;
+    try {
+      return await http.json<KubeObject>('GET', `${base}/namespaces/${encodeURIComponent(ns)}/${OWNED_PLURALS[d.kind]}/${encodeURIComponent(d.metadata.name)}`, { timeoutMs: 10_000 });
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
   async function deletePod(ns: string, name: string, uid: string | undefined): Promise<void> {
     try {
       await http.json('DELETE', `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`, {
@@ -167,6 +207,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     const raw = caches.primary.get(namespace, name) as Raw | undefined;
     if (!raw) {
       log.debug('EventLog not in cache (deleted): nothing to do');
+      deps.metrics?.forget(namespace, name);
       return Outcome.done();
     }
     const parsed = parseEventLog(raw);
@@ -182,11 +223,16 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     const pvcs = caches.owned.persistentvolumeclaims;
     const pods = caches.owned.pods;
     const services = caches.owned.services;
-    if (!pvcs || !pods || !services) throw new Error('eventlog controller: the manager must watch persistentvolumeclaims, pods and services');
+    const secrets = caches.owned.secrets;
+    const netpols = caches.owned.networkpolicies;
+    if (!pvcs || !pods || !services || !secrets || !netpols) throw new Error('eventlog controller: the manager must watch persistentvolumeclaims, pods, services, secrets and networkpolicies');
 
     // ---- deletion ------------------------------------------------------------------
     if (meta.deletionTimestamp) {
-      if (!meta.finalizers?.includes(FINALIZER)) return Outcome.done();
+      if (!meta.finalizers?.includes(FINALIZER)) {
+        deps.metrics?.forget(namespace, name);
+        return Outcome.done();
+      }
       // Read the PVC from the API server, not the cache: a claim the cache has not seen
       // yet must not be left to garbage collection by mistake.
       const pvcPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/persistentvolumeclaims/${encodeURIComponent(pvcName(evl))}`;
@@ -232,6 +278,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
         throw error;
       }
       log.info({ retentionPolicy: evl.spec.storage.retentionPolicy }, 'finalized');
+      deps.metrics?.forget(namespace, name);
       return Outcome.done();
     }
 
@@ -243,11 +290,19 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       return Outcome.done();
     }
 
-    const opts = { defaultImage: deps.config.defaultImage, port };
-    const [dPvc, dSvc, dPod] = desiredObjects(evl, opts);
+    const opts = { defaultImage: deps.config.defaultImage, port, operatorNamespace: deps.config.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE };
+    let secret = secrets.get(namespace, tokenSecretName(evl)) as SecretObject | undefined;
+    let token = tokenFromSecret(secret);
+    const dPvc = desiredPvc(evl, opts);
+    const dSvc = desiredService(evl, opts);
+    const dNetpol = desiredNetworkPolicy(evl, opts);
+    // The pod follows the token (its fingerprint is part of the pod's spec hash); it is
+    // rebuilt once the token Secret has been ensured below.
+    let dPod = desiredPod(evl, { ...opts, ...(token !== undefined ? { tokenHash: tokenFingerprint(token) } : {}) });
     let pvc = pvcs.get(namespace, pvcName(evl)) as (KubeObject & LivePvc) | undefined;
     let svc = services.get(namespace, serviceName(evl)) as (KubeObject & LiveService) | undefined;
     let pod = pods.get(namespace, podName(evl)) as (KubeObject & LivePod) | undefined;
+    let netpol = netpols.get(namespace, networkPolicyName(evl));
     const old: EventLogStatus | undefined = evl.status;
 
     // ---- StorageClass ----------------------------------------------------------------
@@ -274,14 +329,44 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
         waiting = true;
         log.info('PersistentVolumeClaim is terminating: waiting for it to be gone before creating anything');
       } else {
+        // The token Secret before the pod: the pod mounts it, and the pod's desired spec
+        // depends on the token.
+        const ensured = await step(key, `ensuring the token Secret ${namespace}/${tokenSecretName(evl)}`, () =>
+          ensureTokenSecret({ http: deps.http, applier: deps.applier, ...(deps.newToken ? { newToken: deps.newToken } : {}) }, evl, secret),
+        );
+        secret = ensured.secret;
+        token = ensured.token;
+        dPod = desiredPod(evl, { ...opts, tokenHash: tokenFingerprint(token) });
+        if (ensured.created) log.info({ secret: tokenSecretName(evl) }, old?.tokenSecret !== undefined ? 'token Secret was deleted: created it with a new token' : 'token Secret created');
+        if (ensured.created && old?.tokenSecret !== undefined) {
+          items.push({ kind: 'Secret', name: tokenSecretName(evl), path: '.', expected: 'present', actual: 'deleted' });
+          outcomes.push('corrected');
+        }
+        if (ensured.regenerated) {
+          log.warn({ secret: tokenSecretName(evl) }, 'token Secret held no valid token: wrote a new one');
+          items.push({ kind: 'Secret', name: tokenSecretName(evl), path: `data.${DEFAULT_TOKEN_SECRET_KEY}`, expected: 'a valid token', actual: 'missing or invalid' });
+          outcomes.push('corrected');
+        }
         const plans: Array<{ desired: DesiredObject; live: KubeObject | undefined; existed: boolean; set: (o: KubeObject) => void }> = [
           { desired: dPvc, live: pvc, existed: old?.storage?.phase !== undefined, set: (o) => (pvc = o as KubeObject & LivePvc) },
+          // Labels, owner reference and type only (drift.ts never compares the token).
+          { desired: desiredTokenSecret(evl, token), live: secret, existed: true, set: (o) => (secret = o as SecretObject) },
+          // tokenSecret in status: the NetworkPolicy arrived with the token Secret, so an
+          // EventLog an older operator made has neither, and a missing one is not drift.
+          { desired: dNetpol, live: netpol, existed: old?.tokenSecret !== undefined, set: (o) => (netpol = o) },
           { desired: dSvc, live: svc, existed: old?.endpoint !== undefined, set: (o) => (svc = o as KubeObject & LiveService) },
           { desired: dPod, live: pod, existed: old?.pod?.uid !== undefined, set: (o) => (pod = o as KubeObject & LivePod) },
         ];
         for (const p of plans) {
           const kind = p.desired.kind;
-          const live = p.live;
+          let live = p.live;
+          if (live === undefined && p.existed) {
+            live = await step(key, `reading ${kind} ${namespace}/${p.desired.metadata.name} (not in the cache)`, () => readUncached(namespace, p.desired));
+            if (live) {
+              log.debug({ kind, object: p.desired.metadata.name }, 'owned object is not in the cache but exists: its watched labels were changed');
+              p.set(live);
+            }
+          }
           if (live?.metadata?.deletionTimestamp) {
             // Terminating (a deleted pod, or one we deleted for a rollout): wait for it to go.
             waiting = true;
@@ -298,7 +383,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
               }
               continue;
             }
-            const recreate = kind === 'Pod' && (podNeedsRecreate(plan.rollout) || (correct && podNeedsRecreate(plan.drift)));
+            const recreate = kind === 'Pod' && (podRolloutNeedsRecreate(plan.rollout) || (correct && podNeedsRecreate(plan.drift)));
             if (plan.drift.length > 0) items.push(...plan.drift);
             if (recreate) {
               await step(key, `deleting Pod ${namespace}/${p.desired.metadata.name} to recreate it on the same volume`, () => deletePod(namespace, p.desired.metadata.name, live?.metadata?.uid));
@@ -332,6 +417,8 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       // Report only: what differs, nothing done about it.
       const items = [
         ...planObject('PersistentVolumeClaim', dPvc, pvc, false).drift,
+        ...(secret && token !== undefined ? planObject('Secret', desiredTokenSecret(evl, token), secret, false).drift : []),
+        ...planObject('NetworkPolicy', dNetpol, netpol, false).drift,
         ...planObject('Service', dSvc, svc, false).drift,
         ...planObject('Pod', dPod, pod, false).drift,
       ];
@@ -342,7 +429,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     let server: ServerObservation | undefined;
     const ip = (pod as LivePod | undefined)?.status?.podIP;
     if (pod && ip && !pod.metadata?.deletionTimestamp) {
-      server = await poll(ip, port, { ...(deps.pollTimeoutMs !== undefined ? { timeoutMs: deps.pollTimeoutMs } : {}) });
+      server = await poll(ip, port, { ...(token !== undefined ? { token } : {}), ...(deps.pollTimeoutMs !== undefined ? { timeoutMs: deps.pollTimeoutMs } : {}) });
       if (!server.ok) log.debug({ error: server.error, message: server.message }, 'log server poll failed');
     }
 
@@ -355,7 +442,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     if (!suspended && ip && corruptionId !== undefined && approval === corruptionId && !failedBefore) {
       const approvedAt = formatTime(now());
       log.warn({ corruptionId }, `repair approved with ${APPROVE_REPAIR_ANNOTATION}: asking the log server to truncate at the corrupt record`);
-      const r = await runRepair(ip, port, corruptionId, {});
+      const r = await runRepair(ip, port, corruptionId, token !== undefined ? { token } : {});
       const completedAt = formatTime(now());
       if (r.ok) {
         server = r;
@@ -385,6 +472,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       ...(server ? { server } : {}),
       drift,
       ...(repair ? { repair } : {}),
+      ...(secret && token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: DEFAULT_TOKEN_SECRET_KEY } } : {}),
       desiredPodHash: dPod.metadata.annotations[SPEC_HASH_ANNOTATION],
       now: now(),
       options: { countersMinIntervalMs: deps.config.statusCounterInterval, port },
@@ -414,8 +502,11 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
         throw error;
       }
       logTransition(log, old, next);
-      for (const e of transitionEvents(old, next)) await deps.recorder.record(ref, e);
+      // Drift found and put back in this pass is gone from status; its DriftDetected still names it.
+      for (const e of transitionEvents(old, next, drift.outcome === 'corrected' ? drift.items : undefined)) await deps.recorder.record(ref, e);
     }
+    // The status now stored (written, or unchanged): the gauges follow it.
+    deps.metrics?.observe(namespace, name, next, old);
     return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, next), waiting));
   }
 
@@ -426,6 +517,10 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       pods: { version: 'v1', plural: 'pods', labelSelector: OWNED_SELECTOR },
       persistentvolumeclaims: { version: 'v1', plural: 'persistentvolumeclaims', labelSelector: OWNED_SELECTOR },
       services: { version: 'v1', plural: 'services', labelSelector: OWNED_SELECTOR },
+      // Only Secrets with our label are listed and cached (RBAC cannot narrow list/watch
+      // by label: the ClusterRole still allows reading every Secret; see docs/operator.md).
+      secrets: { version: 'v1', plural: 'secrets', labelSelector: OWNED_SELECTOR },
+      networkpolicies: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector: OWNED_SELECTOR },
     },
     reconcile,
   };

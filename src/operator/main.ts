@@ -17,9 +17,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { ManifestApplier } from '../kube/apply.ts';
-import { KubeHttp } from '../runtime/kube-http.ts';
+import { KubeHttp, type KubeHttpOptions } from '../runtime/kube-http.ts';
 import { ConfigError, parseOperatorConfig, usage, type OperatorConfig } from './config.ts';
 import { eventLogController } from './eventlog-controller.ts';
+import { EventLogMetrics } from './eventlog-metrics.ts';
 import { Manager } from './manager.ts';
 import { EventRecorder } from './recorder.ts';
 
@@ -36,6 +37,8 @@ export interface MainIo {
   log?: Logger;
   /** Called with the running manager (tests: to read its URLs). */
   onStarted?: (manager: Manager) => void;
+  /** Sees every API request the operator makes (tests: the RBAC comparison). */
+  onRequest?: KubeHttpOptions['onRequest'];
 }
 
 /** `--kubeconfig`/KUBECONFIG, else in-cluster, else the default (~/.kube/config). */
@@ -75,16 +78,19 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
   const identity = `${hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const http = new KubeHttp(kc);
+  // One API client for everything (watches, Lease, applies, status, Events).
+  const http = new KubeHttp(kc, io.onRequest ? { onRequest: io.onRequest } : {});
   const recorder = new EventRecorder({ http, controller: REPORTING_CONTROLLER, instance: identity, log });
   const controller = eventLogController({
     http,
-    applier: ManifestApplier.forConfig(kc),
+    applier: ManifestApplier.forConfig(kc, { http }),
     recorder,
-    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval },
+    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace },
+    metrics: EventLogMetrics.for(registry),
   });
   const manager = new Manager({
     kubeConfig: kc,
+    http,
     controller,
     registry,
     log,

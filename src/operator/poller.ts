@@ -21,7 +21,7 @@ export const DEFAULT_POLL_TIMEOUT_MS = 2_000;
 const MAX_BODY_BYTES = 1 << 20;
 
 export interface PollOptions {
-  /** Bearer token of the log server (EVENTLOG_TOKEN), if it has one. */
+  /** Bearer token of the log server (its EventLog's token Secret), if it has one. */
   token?: string;
   timeoutMs?: number;
 }

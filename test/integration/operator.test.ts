@@ -57,6 +57,14 @@ async function createEventLog(name: string, storage: Record<string, unknown>): P
 
 const cond = (e: Evl | undefined, type: string) => e?.status?.conditions?.find((c) => c.type === type);
 
+/** `Authorization` for the log server of EventLog `name` (its token Secret `<name>-token`). */
+async function authHeaders(name: string): Promise<Record<string, string>> {
+  const secret = await get<{ data?: Record<string, string> }>(corePath('secrets', `${name}-token`));
+  const token = secret?.data?.token;
+  if (!token) throw new Error(`Secret ${name}-token has no token`);
+  return { authorization: `Bearer ${Buffer.from(token, 'base64').toString('utf8')}` };
+}
+
 async function waitReady(name: string, message: string): Promise<Evl> {
   return waitFor(
     async () => {
@@ -126,7 +134,7 @@ describe('EventLog operator', () => {
     expect(pvc?.metadata.ownerReferences?.[0]?.uid).toBe(evl.metadata.uid);
     const pod = await get(corePath('pods', 'orders-0'));
     expect(pod?.status?.phase).toBe('Running');
-    expect(pod?.status?.podIP).toMatch(/^127\.1\.\d+\.\d+$/);
+    expect(pod?.status?.podIP).toMatch(/^127\.\d+\.\d+\.\d+$/);
     expect(pod?.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName).toBe('orders-data');
     expect(await get(corePath('services', 'orders'))).toBeDefined();
     expect(evl.status?.pod?.uid).toBe(pod?.metadata.uid);
@@ -141,7 +149,7 @@ describe('EventLog operator', () => {
     const pod = await get(corePath('pods', 'orders-0'));
     const posted = await fetch(`http://${pod!.status!.podIP}:8080/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await authHeaders('orders')) },
       body: JSON.stringify({ type: 'order-placed', amount: 42 }),
     });
     expect(posted.status).toBe(201);
@@ -166,7 +174,7 @@ describe('EventLog operator', () => {
     expect(evl.status?.storage?.pvcName).toBe('orders-data');
     expect((await get(corePath('persistentvolumeclaims', 'orders-data')))?.metadata.uid).toBe(pvcUid);
     const p = await get(corePath('pods', 'orders-0'));
-    const read = await fetch(`http://${p!.status!.podIP}:8080/events/${eventId}`);
+    const read = await fetch(`http://${p!.status!.podIP}:8080/events/${eventId}`, { headers: await authHeaders('orders') });
     expect(read.status).toBe(200);
     expect(await read.json()).toMatchObject({ id: eventId, type: 'order-placed', amount: 42 });
   });
@@ -208,7 +216,7 @@ describe('EventLog operator', () => {
     await waitReady('ledger', 'EventLog ledger to become Ready');
     const pod = await get(corePath('pods', 'ledger-0'));
     for (const n of [1, 2, 3]) {
-      const r = await fetch(`http://${pod!.status!.podIP}:8080/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ n }) });
+      const r = await fetch(`http://${pod!.status!.podIP}:8080/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await authHeaders('ledger')) }, body: JSON.stringify({ n }) });
       expect(r.status).toBe(201);
     }
     // Damage the first record (valid records follow it: interior corruption, not a torn tail).
@@ -328,7 +336,7 @@ describe('EventLog operator', () => {
     expect(adopted?.metadata.uid).toBe(pvcUid);
     expect(adopted?.metadata.ownerReferences?.map((r) => r.uid)).toEqual([again.metadata.uid]);
     const pod = await get(corePath('pods', 'orders-0'));
-    const read = await fetch(`http://${pod!.status!.podIP}:8080/events/${eventId}`);
+    const read = await fetch(`http://${pod!.status!.podIP}:8080/events/${eventId}`, { headers: await authHeaders('orders') });
     expect(read.status).toBe(200);
   });
 

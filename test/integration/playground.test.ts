@@ -59,6 +59,16 @@ async function demoPodIp(kubeconfigPath: string): Promise<string> {
   );
 }
 
+/** `Authorization` for the demo log: the token from its Secret `demo-token`. */
+async function demoAuth(kubeconfigPath: string): Promise<Record<string, string>> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'demo-token', namespace: 'playground' });
+  const token = secret.data?.token;
+  if (!token) throw new Error('Secret playground/demo-token has no token');
+  return { authorization: `Bearer ${Buffer.from(token, 'base64').toString('utf8')}` };
+}
+
 function portAnswers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host, port });
@@ -96,7 +106,7 @@ describe('npm run dev (the playground)', () => {
 
     const res = await fetch(`http://${ip}:8080/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await demoAuth(kubeconfigPath)) },
       body: JSON.stringify({ type: 'playground.test', note: 'Chidé 🎉' }),
     });
     expect(res.status).toBe(201);
@@ -117,7 +127,7 @@ describe('npm run dev (the playground)', () => {
     expect(event).toBeDefined();
     const { child, kubeconfigPath, output } = await startPlayground();
     const ip = await demoPodIp(kubeconfigPath);
-    const res = await fetch(`http://${ip}:8080/events/${event!.id}`);
+    const res = await fetch(`http://${ip}:8080/events/${event!.id}`, { headers: await demoAuth(kubeconfigPath) });
     expect(res.status, output()).toBe(200);
     expect(await res.json()).toMatchObject({ id: event!.id, sequence: event!.sequence, note: 'Chidé 🎉' });
     expect(await stopWithCtrlC(child), output()).toBe(0);

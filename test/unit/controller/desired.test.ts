@@ -163,16 +163,17 @@ describe('desiredPod', () => {
       defaultImage: 'ignored',
       port: 9090,
       dataMountPath: '/data',
-      tokenSecretName: 'orders-token',
+      tokenHash: '0123456789abcdef',
       terminationGracePeriodSeconds: 45,
     });
     const s = p.spec as any;
     const cc = s.containers[0];
     expect(cc.image).toBe('registry.example/eventlog:1.2');
-    expect(cc.args).toEqual(['--data-dir', '/data', '--host', '$(POD_IP)', '--port', '9090', '--durability', 'fsync']);
+    expect(cc.args).toEqual(['--data-dir', '/data', '--host', '$(POD_IP)', '--port', '9090', '--durability', 'fsync', '--auth-token-file', '/etc/eventlog/token/token']);
     expect(cc.ports).toEqual([{ name: 'http', containerPort: 9090 }]);
-    expect(cc.env[1]).toEqual({ name: 'EVENTLOG_TOKEN', valueFrom: { secretKeyRef: { name: 'orders-token', key: 'token' } } });
     expect(cc.volumeMounts[0].mountPath).toBe('/data');
+    expect(cc.volumeMounts[1]).toEqual({ name: 'token', mountPath: '/etc/eventlog/token', readOnly: true });
+    expect(s.volumes[1]).toEqual({ name: 'token', secret: { secretName: 'orders-token', defaultMode: 0o440 } });
     expect(s.terminationGracePeriodSeconds).toBe(45);
     expect(desiredService(makeEvl(), { port: 9090 }).spec.ports[0].port).toBe(9090);
   });

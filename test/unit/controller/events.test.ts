@@ -71,6 +71,17 @@ describe('transitionEvents', () => {
     expect(transitionEvents(ready, { ...ready, drift: { corrections: 1 } })[0]!.action).toBe('CorrectDrift');
   });
 
+  it('drift found and put back in the same pass: DriftDetected names it (from `found`), then DriftCorrected', () => {
+    const corrected = { ...withConds(ready, c('Drifted', 'False', 'DriftCorrected', 'put back: Service orders deleted')), drift: { corrections: 1 } };
+    const found = [{ kind: 'Service' as const, name: 'orders', path: '.', expected: 'present', actual: 'deleted' }];
+    const got = transitionEvents(ready, corrected, found);
+    expect(got.map((e) => `${e.type}/${e.reason}`)).toEqual(['Warning/DriftDetected', 'Normal/DriftCorrected']);
+    expect(got[0]!.note).toBe('Service orders deleted');
+    // Items already announced (listed in the old status) are not announced again.
+    const listed = { ...ready, drift: { detected: true, items: [{ ...found[0]!, firstSeen: T0 }] } };
+    expect(transitionEvents(listed, corrected, found).map((e) => e.reason)).toEqual(['DriftCorrected']);
+  });
+
   it('notes are at most 1024 characters', () => {
     const long = withConds(ready, c('Ready', 'False', 'PodPending', 'x'.repeat(5000)));
     expect(transitionEvents(ready, long)[0]!.note).toHaveLength(1024);

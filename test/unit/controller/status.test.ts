@@ -212,6 +212,31 @@ describe('computeStatus: Ready reasons, Stalled and Reconciling', () => {
     expect(summary(s)).toMatchObject({ Ready: 'False/CorruptionDetected', Stalled: 'True/CorruptionDetected', Recovered: 'False/CorruptionDetected' });
   });
 
+  it('a crash loop stays reported (no Stalled flapping) while the restarted container runs but the server does not answer', () => {
+    const looping = healthy();
+    waiting('CrashLoopBackOff', 'back-off 2s', 4)(looping);
+    const first = computeStatus(looping);
+    expect(summary(first)).toMatchObject({ Ready: 'False/ContainerCrashLooping', Stalled: 'True/ContainerCrashLooping' });
+    // The back-off is over: the container runs again and has not failed yet.
+    const restarted = healthy(withStatus(looping, first));
+    restarted.pod.status.containerStatuses[0] = { ...looping.pod.status.containerStatuses[0], restartCount: 5, state: { running: { startedAt: '2026-11-22T04:59:30Z' } } };
+    restarted.pod.status.conditions[1].status = 'False';
+    restarted.server = { ok: false, error: 'Unreachable', message: 'connect ECONNREFUSED 127.1.0.7:8080' };
+    const second = computeStatus(restarted);
+    expect(summary(second)).toMatchObject({ Ready: 'False/ContainerCrashLooping', Stalled: 'True/ContainerCrashLooping', Reconciling: 'False/Stalled' });
+    expect(cond(second, 'Stalled')?.lastTransitionTime).toBe(cond(first, 'Stalled')?.lastTransitionTime);
+    expect(cond(second, 'Stalled')?.message).toContain('5 restarts');
+    // The server answers: the crash loop is over.
+    const serving = healthy(withStatus(restarted, second));
+    serving.pod.status.containerStatuses[0] = { ...restarted.pod.status.containerStatuses[0], ready: true };
+    expect(summary(computeStatus(serving))).toMatchObject({ Ready: 'True/LogAvailable', Stalled: 'False/NotStalled' });
+    // Without a crash loop reported before, a running container the poll cannot reach is just unreachable.
+    const fresh = healthy();
+    fresh.pod.status.containerStatuses[0] = { ...restarted.pod.status.containerStatuses[0] };
+    fresh.server = restarted.server;
+    expect(summary(computeStatus(fresh))).toMatchObject({ Ready: 'False/ServerUnreachable', Stalled: 'False/NotStalled' });
+  });
+
   it('an old termination message is ignored while the server container runs', () => {
     const i = healthy();
     i.server = { ok: false, error: 'Timeout', message: 'no answer' };

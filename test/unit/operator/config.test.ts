@@ -9,6 +9,7 @@ describe('operator config', () => {
       leaderElect: true,
       leaderElectionNamespace: 'eventlog-system',
       leaderElectionId: 'eventlog-operator',
+      operatorNamespace: 'eventlog-system',
       metricsAddr: { host: '0.0.0.0', port: 8080 },
       probeAddr: { host: '0.0.0.0', port: 8081 },
       defaultImage: 'eventlog:dev',
@@ -21,7 +22,7 @@ describe('operator config', () => {
 
   it('takes flags over environment over defaults', () => {
     const config = parseOperatorConfig(['--workers', '4', '--namespaces', 'a, b'], { EVENTLOG_WORKERS: '8', POD_NAMESPACE: 'ops', EVENTLOG_POLL_INTERVAL: '2m', EVENTLOG_PROBE_ADDR: '127.0.0.1:0' });
-    expect(config).toMatchObject({ workers: 4, namespaces: ['a', 'b'], leaderElectionNamespace: 'ops', pollInterval: 120_000, probeAddr: { host: '127.0.0.1', port: 0 } });
+    expect(config).toMatchObject({ workers: 4, namespaces: ['a', 'b'], leaderElectionNamespace: 'ops', operatorNamespace: 'ops', pollInterval: 120_000, probeAddr: { host: '127.0.0.1', port: 0 } });
   });
 
   it.each([
@@ -30,6 +31,7 @@ describe('operator config', () => {
     [[], { EVENTLOG_POLL_INTERVAL: 'soon' }, /^EVENTLOG_POLL_INTERVAL: expected a duration like 500ms, 10s or 2m, got "soon"$/],
     [['--metrics-addr', 'localhost'], {}, /^--metrics-addr: expected HOST:PORT/],
     [['--namespaces', 'Bad_NS'], {}, /^--namespaces: namespace names are DNS labels/],
+    [[], { POD_NAMESPACE: 'Ops' }, /^POD_NAMESPACE: namespace names are DNS labels, got "Ops"$/],
     [['--no-such-flag'], {}, /no-such-flag/],
   ] as const)('rejects %j %j with one line', (argv, env, message) => {
     let error: unknown;

@@ -69,7 +69,7 @@ describe('nextRequeueMs', () => {
 });
 
 describe('eventLogController definition', () => {
-  it('watches EventLogs and the owned pods, PVCs and Services by the managed-by label', () => {
+  it('watches EventLogs and the owned pods, PVCs, Services, Secrets and NetworkPolicies by the managed-by label', () => {
     const def = eventLogController({
       http: {} as never,
       applier: { apply: async (o) => o },
@@ -77,7 +77,8 @@ describe('eventLogController definition', () => {
       config: { defaultImage: 'eventlog:dev', pollInterval: 10_000, statusCounterInterval: 30_000 },
     });
     expect(def.primary).toMatchObject({ group: 'eventlog.dev', version: 'v1alpha1', plural: 'eventlogs', kind: 'EventLog' });
-    expect(Object.keys(def.owned).sort()).toEqual(['persistentvolumeclaims', 'pods', 'services']);
+    expect(Object.keys(def.owned).sort()).toEqual(['networkpolicies', 'persistentvolumeclaims', 'pods', 'secrets', 'services']);
+    expect(def.owned.networkpolicies).toMatchObject({ group: 'networking.k8s.io', version: 'v1' });
     for (const o of Object.values(def.owned)) expect(o.labelSelector).toBe(OWNED_SELECTOR);
     expect(OWNED_SELECTOR).toBe('app.kubernetes.io/managed-by=eventlog-operator');
   });
