@@ -101,6 +101,13 @@ export interface ControlPlane {
   startupMs: number;
   /** Pids of every process this control plane runs (components and the reaper). */
   pids(): number[];
+  /**
+   * Stops kube-apiserver alone (SIGTERM, grace, SIGKILL) and starts it again with the
+   * same flags: same port, certificates and etcd, so clients reconnect to the same URL
+   * and every object survives. Resolves when /readyz is ok again. For tests of
+   * clients that must survive an API server restart (watches resume, no lost update).
+   */
+  restartApiServer(opts?: { downMs?: number }): Promise<void>;
   /** Stops everything (controller manager, API server, etcd) and waits for exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -331,7 +338,7 @@ async function startOnce(ctx: StartContext): Promise<ControlPlane> {
       clientKeyFile: pki.adminKey,
       user: ADMIN_USER,
     });
-    const apiserver = await start('kube-apiserver', [
+    const apiserverArgs = [
       `--etcd-servers=${etcdUrl}`,
       `--bind-address=${LOOPBACK}`,
       `--advertise-address=${LOOPBACK}`,
@@ -352,11 +359,14 @@ async function startOnce(ctx: StartContext): Promise<ControlPlane> {
       '--enable-priority-and-fairness=false', // saves CPU; no multi-tenant load here
       '--profiling=false',
       ...(opts.extraApiServerArgs ?? []),
-    ]);
-    await waitUntil('kube-apiserver /readyz', apiserver, deadline, async () => {
-      const r = await apiGet(apiserverPort, '/readyz', tls);
-      return { ok: r.status === 200 && r.body.trim() === 'ok', detail: `${r.status} ${r.body.slice(0, 300)}` };
-    });
+    ];
+    const apiserverReady = (proc: ComponentProcess, until: number) =>
+      waitUntil('kube-apiserver /readyz', proc, until, async () => {
+        const r = await apiGet(apiserverPort, '/readyz', tls);
+        return { ok: r.status === 200 && r.body.trim() === 'ok', detail: `${r.status} ${r.body.slice(0, 300)}` };
+      });
+    let apiserver = await start('kube-apiserver', apiserverArgs);
+    await apiserverReady(apiserver, deadline);
     log.info({ server, ms: since() }, 'control plane: kube-apiserver ready');
 
     // 3. kube-controller-manager
@@ -398,7 +408,21 @@ async function startOnce(ctx: StartContext): Promise<ControlPlane> {
       ports,
       logFiles,
       startupMs: since(),
-      pids: () => [...components.map((c) => c.pid), reaper.pid],
+      pids: () => [...components.filter((c) => c.running).map((c) => c.pid), reaper.pid],
+      restartApiServer: async ({ downMs = 0 } = {}) => {
+        if (stopping) throw new Error('control plane: restartApiServer after stop()');
+        const r0 = performance.now();
+        await apiserver.stop(10_000);
+        components.splice(components.indexOf(apiserver), 1);
+        if (downMs > 0) await sleep(downMs);
+        // Same flags: same port, serving cert and etcd. The log file starts afresh.
+        apiserver = await start('kube-apiserver', apiserverArgs);
+        // Keep the start order (etcd, API server, controller manager) for stopAll.
+        components.splice(components.indexOf(apiserver), 1);
+        components.splice(1, 0, apiserver);
+        await apiserverReady(apiserver, Date.now() + (opts.startTimeoutMs ?? 120_000));
+        log.info({ server, ms: Math.round(performance.now() - r0) }, 'control plane: kube-apiserver restarted');
+      },
       stop: () => {
         stopping ??= (async () => {
           const s0 = performance.now();
