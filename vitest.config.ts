@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers (see ../shared/DESIGN.md "Testing tiers"):
+// Four tiers (see ../shared/DESIGN.md "Testing tiers"):
 // - unit: pure functions and the storage engine on real temp files; no processes.
 // - server: the log server as a real child process (API contract, crash tests).
 // - integration: a real kube-apiserver + etcd + kube-controller-manager and the
 //   node agent, started once by the global setup; fails loudly if they cannot start.
+// - container: the project image (Dockerfile) under testcontainers.
 export default defineConfig({
   test: {
     projects: [
@@ -32,6 +33,20 @@ export default defineConfig({
           hookTimeout: 180_000,
           // One shared control plane on a 2-core machine: keep files serial so
           // timing-sensitive tests (restarts, back-off) are not starved.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // The project image (Dockerfile) under testcontainers; the global setup
+          // builds it with scripts/build-image.sh and fails loudly without Docker.
+          name: 'container',
+          include: ['test/container/**/*.test.ts'],
+          globalSetup: ['test/container/global-setup.ts'],
+          // Ryuk's image cannot be pulled here; the helpers remove their containers.
+          env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

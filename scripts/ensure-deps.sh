@@ -13,3 +13,16 @@ fi
 
 # Prints the binary directory as its last line; progress goes to stderr.
 bash test/envtest/install.sh >/dev/null
+
+# Docker for the container tier (test/container): as root (CI), install Debian's
+# docker.io when there is no daemon binary; the daemon itself is started by
+# scripts/docker-daemon.sh (called by scripts/build-image.sh) when needed.
+if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "[setup] installing docker.io (Debian) for the container tests" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+  else
+    echo "[setup] note: no Docker daemon here; the container tests (test/container) need one" >&2
+  fi
+fi

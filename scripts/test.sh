@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: from a fresh clone, installs what is missing, type-checks, and runs
-# every test tier (unit, server, integration). Extra arguments go to vitest.
+# every test tier (unit, server, integration, container). Extra arguments go to vitest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
