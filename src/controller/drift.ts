@@ -259,6 +259,26 @@ export function podRolloutNeedsRecreate(rollout: readonly DriftFinding[]): boole
   return podNeedsRecreate(rollout) || rollout.some((i) => i.kind === 'Pod' && i.path === TOKEN_HASH_PATH);
 }
 
+/**
+ * Lists whose items server-side apply merges by a key other than the one drift is
+ * found on: a Service's `spec.ports` are merged by (port, protocol). Someone who changes
+ * a port makes an item the operator does not own, so a forced apply adds the desired
+ * port beside it (two ports named "http": the API server answers 422). Correcting drift
+ * in such a list replaces the whole list first (see `listsToReplace`).
+ */
+const REPLACE_ON_DRIFT: Record<OwnedKind, string[]> = {
+  PersistentVolumeClaim: [],
+  Pod: [],
+  Service: ['spec.ports'],
+  Secret: [],
+  NetworkPolicy: [],
+};
+
+/** The list paths (e.g. `spec.ports`) that correcting these findings must replace whole before applying. */
+export function listsToReplace(kind: OwnedKind, items: readonly DriftFinding[]): string[] {
+  return REPLACE_ON_DRIFT[kind].filter((list) => items.some((i) => i.kind === kind && (i.path === list || i.path.startsWith(`${list}[`) || i.path.startsWith(`${list}.`))));
+}
+
 // ---------------------------------------------------------------------------
 // managedFields
 // ---------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import { APPROVE_REPAIR_ANNOTATION, API_VERSION, DriftPolicy, FINALIZER, GROUP, 
 import { formatTime } from '../controller/conditions.ts';
 import type { Logger } from '../common/logger.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, DEFAULT_TOKEN_SECRET_KEY, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
-import { classifyDifferences, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
+import { classifyDifferences, listsToReplace, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
 import { tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
 import { transitionEvents } from '../controller/events.ts';
 import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../controller/labels.ts';
@@ -69,6 +69,11 @@ const OWNED_PLURALS: Record<OwnedKind, string> = {
   Secret: 'secrets',
   NetworkPolicy: 'networkpolicies',
 };
+/** The API path of one owned object. */
+function ownedObjectPath(ns: string, d: DesiredObject): string {
+  const base = d.apiVersion.includes('/') ? `/apis/${d.apiVersion}` : `/api/${d.apiVersion}`;
+  return `${base}/namespaces/${encodeURIComponent(ns)}/${OWNED_PLURALS[d.kind]}/${encodeURIComponent(d.metadata.name)}`;
+}
 /** Requeue while waiting for something to go away (pod/PVC terminating). */
 export const WAIT_REQUEUE_MS = 1_000;
 
@@ -179,14 +184,32 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
    * app.kubernetes.io/managed-by), which is label drift, not a deleted object.
    */
   async function readUncached(ns: string, d: DesiredObject): Promise<KubeObject | undefined> {
-    const slash = d.apiVersion.indexOf('/');
-    const base = slash < 0 ? `/api/${d.apiVersion}` : `/apis/${d.apiVersion}`;
     try {
-      return await http.json<KubeObject>('GET', `${base}/namespaces/${encodeURIComponent(ns)}/${OWNED_PLURALS[d.kind]}/${encodeURIComponent(d.metadata.name)}`, { timeoutMs: 10_000 });
+      return await http.json<KubeObject>('GET', ownedObjectPath(ns, d), { timeoutMs: 10_000 });
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Replaces whole lists of a live object with the desired ones (JSON patch, guarded by
+   * its resourceVersion so a concurrent change is never overwritten blind): what a
+   * forced apply cannot do for items another manager keyed differently (drift.ts,
+   * `listsToReplace`). A 409/422 from the guard surfaces as a failed correction and the
+   * next pass retries on the fresh object.
+   */
+  async function replaceLists(ns: string, d: DesiredObject, live: KubeObject, paths: readonly string[]): Promise<void> {
+    const valueAt = (obj: unknown, path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
+    await http.json('PATCH', ownedObjectPath(ns, d), {
+      query: { fieldManager: FIELD_MANAGER },
+      contentType: 'application/json-patch+json',
+      body: [
+        { op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion },
+        ...paths.map((path) => ({ op: 'replace', path: `/${path.split('.').join('/')}`, value: valueAt(d, path) })),
+      ],
+      timeoutMs: 10_000,
+    });
   }
 
   async function deletePod(ns: string, name: string, uid: string | undefined): Promise<void> {
@@ -394,6 +417,10 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
             }
             // Updates: the cache brings the result (and the next pass sees it).
             if (plan.drift.length > 0 && correct) {
+              const lists = listsToReplace(kind, plan.drift);
+              if (lists.length > 0 && live) {
+                await step(key, `replacing ${lists.join(', ')} of ${kind} ${namespace}/${p.desired.metadata.name} (correcting drift)`, () => replaceLists(namespace, p.desired, live, lists));
+              }
               await apply(p.desired, true);
               log.info({ kind, drift: plan.drift.map((f) => f.path) }, 'drift corrected');
               outcomes.push('corrected');

@@ -511,6 +511,32 @@ describe('drift on the pod and the Service', () => {
     expect(ev.some((e) => e.reason === 'DriftCorrected')).toBe(true);
     await http.json('DELETE', evlPath('svcgone'));
   });
+
+  it('a Service port changed by someone else is put back under Correct: one port, 8080, no duplicate', async () => {
+    await createEventLog('svcport');
+    const ready = await waitReady('svcport', 'EventLog svcport to become Ready');
+    // A JSON patch is an update by another field manager: server-side apply keys
+    // Service ports by (port, protocol), so this is an item the operator never owned.
+    await kubectl('patch', 'svc/svcport', '--type=json', '-p', '[{"op":"replace","path":"/spec/ports/0/port","value":9090}]');
+    const corrected = await waitFor(
+      async () => {
+        const e = await getEvl('svcport');
+        return (e?.status?.drift?.corrections ?? 0) >= 1 ? e : undefined;
+      },
+      { message: 'the Service port drift to be corrected', timeoutMs: 60_000 },
+    );
+    expect(cond(corrected, 'Drifted')).toMatchObject({ status: 'False', reason: 'DriftCorrected' });
+    expect(cond(corrected, 'Drifted')?.message).toContain('spec.ports[name=http].port');
+    const svc = await get<{ spec: { ports: { name: string; port: number; protocol: string }[] } }>(corePath('services', 'svcport'));
+    // One port: a forced apply alone would add 8080 beside the foreign 9090 item (both
+    // named "http": 422, CorrectionFailed) and the drift would never be corrected.
+    expect(svc?.spec.ports).toEqual([expect.objectContaining({ name: 'http', port: 8080, protocol: 'TCP' })]);
+    const ev = await eventsFor(ready.metadata.uid);
+    expect(ev.some((e) => e.reason === 'DriftDetected' && e.note?.includes('spec.ports[name=http].port: expected 8080, found 9090'))).toBe(true);
+    expect(ev.some((e) => e.reason === 'DriftCorrected')).toBe(true);
+    await waitReady('svcport', 'EventLog svcport to stay Ready');
+    await http.json('DELETE', evlPath('svcport'));
+  });
 });
 
 describe('kubectl wait and status write rate', () => {

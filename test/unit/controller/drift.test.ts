@@ -3,6 +3,7 @@ import { desiredPod, desiredPvc, desiredService } from '../../../src/controller/
 import {
   classifyDifferences,
   diffOwned,
+  listsToReplace,
   managesPath,
   podNeedsRecreate,
   renderValue,
@@ -103,6 +104,29 @@ describe('podNeedsRecreate', () => {
   });
   it('ignores other kinds', () => {
     expect(podNeedsRecreate([item('spec.ports[name=http].port', 'Service')])).toBe(false);
+  });
+});
+
+describe('listsToReplace', () => {
+  const item = (path: string, kind: DriftFinding['kind'] = 'Service'): DriftFinding => ({ kind, name: 'orders', path });
+  it.each([
+    [['spec.ports[name=http].port'], ['spec.ports']],
+    [['spec.ports[name=http]'], ['spec.ports']],
+    [['spec.ports'], ['spec.ports']],
+    [['spec.selector', 'metadata.labels["app.kubernetes.io/name"]'], []],
+    [['spec.portsExtra'], []],
+    [['.'], []],
+  ])('Service %j -> %j', (paths, expected) => {
+    expect(listsToReplace('Service', paths.map((p) => item(p)))).toEqual(expected);
+  });
+  it('is empty for kinds whose lists a forced apply corrects', () => {
+    expect(listsToReplace('Pod', [item('spec.containers[name=server].env[name=POD_IP]', 'Pod')])).toEqual([]);
+    expect(listsToReplace('NetworkPolicy', [item('spec.ingress', 'NetworkPolicy')])).toEqual([]);
+  });
+  it('sees a port changed in a live Service as a drift it must replace', () => {
+    const live = asLive(svc);
+    live.spec.ports[0].port = 9090;
+    expect(listsToReplace('Service', diffOwned('Service', svc, live))).toEqual(['spec.ports']);
   });
 });
 
