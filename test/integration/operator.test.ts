@@ -242,8 +242,9 @@ describe('EventLog operator', () => {
     expect(cond(stalled, 'Stalled')?.message).toContain(`eventlog.dev/approve-repair=${id}`);
     expect(readFileSync(segment).equals(bytes)).toBe(true); // data untouched
 
+    // As the README tells a human to approve it.
     const annotate = (value: string) =>
-      http.json('PATCH', evlPath('ledger'), { contentType: 'application/merge-patch+json', body: { metadata: { annotations: { 'eventlog.dev/approve-repair': value } } } });
+      run('bash', ['-c', 'kubectl annotate evl ledger eventlog.dev/approve-repair=$ID --overwrite -n "$NS"'], { env: { ...process.env, ID: value, NS: ns.name } });
     await annotate('not-this-one');
     await waitFor(
       async () => cond(await get<Evl>(evlPath('ledger')), 'Stalled')?.message.includes('"not-this-one" does not match this corruption and was refused'),

@@ -5,11 +5,12 @@
  * Ready log pod (demo-0) that takes an event, Ctrl-C stops everything, and a second
  * run on the same directory still has the event.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.ts';
@@ -18,7 +19,7 @@ const repo = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'eventlog-playground-'));
 const running = new Set<ChildProcess>();
 
-type Playground = { child: ChildProcess; kubeconfigPath: string; output: () => string };
+type Playground = { child: ChildProcess; kubeconfigPath: string; output: () => string; stdout: () => string };
 
 async function startPlayground(): Promise<Playground> {
   const child = spawn(process.execPath, [join(repo, 'src/cli.ts'), 'dev', '--dir', dir], {
@@ -36,7 +37,7 @@ async function startPlayground(): Promise<Playground> {
   if (child.exitCode !== null) throw new Error(`the playground exited ${child.exitCode} before it was ready\n${output()}`);
   const kubeconfigPath = /export KUBECONFIG=(\S+)/.exec(out)?.[1];
   expect(kubeconfigPath, output()).toBeDefined();
-  return { child, kubeconfigPath: kubeconfigPath!, output };
+  return { child, kubeconfigPath: kubeconfigPath!, output, stdout: () => out };
 }
 
 async function stopWithCtrlC(child: ChildProcess): Promise<number | null> {
@@ -69,6 +70,17 @@ async function demoAuth(kubeconfigPath: string): Promise<Record<string, string>>
   return { authorization: `Bearer ${Buffer.from(token, 'base64').toString('utf8')}` };
 }
 
+/** The commands the playground prints (the indented lines after "playground ready"). */
+function printedCommands(stdout: string): string[] {
+  const after = stdout.slice(stdout.indexOf('playground ready'));
+  return after
+    .split('\n')
+    .filter((l) => l.startsWith('  '))
+    .map((l) => l.trim());
+}
+
+const runBash = promisify(execFile);
+
 function portAnswers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host, port });
@@ -89,7 +101,8 @@ describe('npm run dev (the playground)', () => {
   let event: { id: string; sequence: number } | undefined;
 
   it('starts a cluster whose sample log pod becomes Ready and takes events; Ctrl-C stops everything', async () => {
-    const { child, kubeconfigPath, output } = await startPlayground();
+    const started = await startPlayground();
+    const { child, kubeconfigPath, output } = started;
     const ip = await demoPodIp(kubeconfigPath);
     expect(ip).toMatch(/^127\.2\.\d+\.\d+$/);
     await waitFor(
@@ -103,6 +116,24 @@ describe('npm run dev (the playground)', () => {
       },
       { message: 'EventLog playground/demo to report Ready=True for that pod', timeoutMs: 60_000 },
     );
+
+    // What a user copies: the printed commands, then the README's direct-access lines
+    // (kubectl, the token from the Secret, curl with it), in one bash with -e.
+    const printed = printedCommands(started.stdout());
+    expect(printed[0]).toMatch(/^export KUBECONFIG=/);
+    expect(printed.some((c) => c.startsWith('curl -s -H "Authorization: Bearer $TOKEN"'))).toBe(true);
+    const script = [
+      'set -euo pipefail',
+      ...printed,
+      "IP=$(kubectl -n playground get evl demo -o jsonpath='{.status.pod.ip}')",
+      "TOKEN=$(kubectl -n playground get secret demo-token -o jsonpath='{.data.token}' | base64 -d)",
+      `curl -s -XPOST -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"type":"hello"}' http://$IP:8080/events`,
+      'curl -s -H "Authorization: Bearer $TOKEN" "http://$IP:8080/events?after=0"',
+    ].join('\n');
+    const shell = await runBash('bash', ['-c', script], { env: { ...process.env, KUBECONFIG: '' }, timeout: 60_000 });
+    expect(shell.stdout).toContain('demo-0');
+    expect(shell.stdout).toMatch(/"state":\s*"ready"/);
+    expect(shell.stdout).toMatch(/"type":\s*"hello"/);
 
     const res = await fetch(`http://${ip}:8080/events`, {
       method: 'POST',
