@@ -33,24 +33,20 @@
  * (control plane, agent and its pods, operator) is stopped by pid/handle at the end,
  * also on Ctrl-C.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { KubernetesObject } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { startNodeAgent, type NodeAgent } from '../src/agent/agent.ts';
 import { startControlPlane, type ControlPlane } from '../src/cluster/controlplane.ts';
 import { writeKubeconfig } from '../src/cluster/kubeconfig.ts';
 import { createLogger } from '../src/common/logger.ts';
-import { ManifestApplier } from '../src/kube/apply.ts';
+import { installEventLogCrd } from '../src/kube/eventlog-crd.ts';
 import { KubeHttp, statusCodeOf } from '../src/runtime/kube-http.ts';
+import { spawnOperator, type ChildOperator } from '../test/support/operator-process.ts';
 import { buckets, countWrites, parseProm, quantileBetween, sum, type Sample } from './operator-figures.ts';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const progress = (msg: string) => process.stderr.write(`[bench:operator ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -154,31 +150,8 @@ async function operatorKubeconfig(cp: ControlPlane, http: KubeHttp, path: string
   await writeKubeconfig(path, { server: cp.server, caCertFile: cp.caCertPath, token: tr.status.token, user: OPERATOR_USER });
 }
 
-async function applyCrd(cp: ControlPlane, http: KubeHttp): Promise<void> {
-  const crd = parse(readFileSync(join(repo, 'crds', 'eventlog.dev_eventlogs.yaml'), 'utf8')) as KubernetesObject;
-  await ManifestApplier.forConfig(cp.kubeConfig).apply(crd, 'bench-operator', { force: true });
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await http.json('GET', '/apis/eventlog.dev/v1alpha1/eventlogs', { query: { limit: 1 }, timeoutMs: 5_000 });
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`the EventLog CRD is not served after 60 s: ${(error as Error).message}`, { cause: error });
-      await sleep(250);
-    }
-  }
-}
-
-interface OperatorChild {
-  child: ChildProcess;
-  pid: number;
-  metricsUrl: Promise<string>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function startOperator(kubeconfig: string, flags: Flags, logFile: string): OperatorChild {
+function startOperator(kubeconfig: string, flags: Flags, logFile: string): ChildOperator {
   const args = [
-    'src/cli.ts', 'operator',
     '--kubeconfig', kubeconfig,
     '--leader-elect', 'true',
     '--leader-election-namespace', OPERATOR_NS,
@@ -188,31 +161,7 @@ function startOperator(kubeconfig: string, flags: Flags, logFile: string): Opera
     '--probe-addr', '127.0.0.1:0',
     '--log-level', 'info',
   ];
-  const child = spawn(process.execPath, args, { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } });
-  if (child.pid === undefined) throw new Error('spawning the operator: no pid');
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const metricsUrl = new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      out.write(chunk);
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; metrics?: string };
-          if (rec.msg === 'endpoints listening' && rec.metrics) resolve(rec.metrics);
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    void exited.then((e) => reject(new Error(`the operator exited (${e.signal ?? e.code}) before listening; see ${logFile}`)));
-  });
-  metricsUrl.catch(() => undefined);
-  return { child, pid: child.pid, metricsUrl, exited };
+  return spawnOperator(args, logFile, { ...process.env, KUBECONFIG: kubeconfig });
 }
 
 function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
@@ -258,16 +207,16 @@ interface PhaseResult {
 let shuttingDown = false;
 
 class SupervisedOperator {
-  readonly #start: () => OperatorChild;
-  readonly #track: (c: OperatorChild | undefined) => void;
+  readonly #start: () => ChildOperator;
+  readonly #track: (c: ChildOperator | undefined) => void;
   readonly #n: number;
-  #current: OperatorChild;
+  #current: ChildOperator;
   #offset: Sample[] = [];
   #last: Sample[] = [];
   #stopping = false;
   readonly restarts: string[] = [];
 
-  constructor(n: number, start: () => OperatorChild, track: (c: OperatorChild | undefined) => void) {
+  constructor(n: number, start: () => ChildOperator, track: (c: ChildOperator | undefined) => void) {
     this.#n = n;
     this.#start = start;
     this.#track = track;
@@ -278,7 +227,7 @@ class SupervisedOperator {
     return this.#current.pid;
   }
 
-  #launch(): OperatorChild {
+  #launch(): ChildOperator {
     const op = this.#start();
     this.#track(op);
     void op.exited.then((e) => {
@@ -338,7 +287,7 @@ async function tryJson<T>(http: KubeHttp, method: string, path: string): Promise
   }
 }
 
-async function runPhase(n: number, ctx: { cp: ControlPlane; http: KubeHttp; flags: Flags; kubeconfig: string; dir: string; auditLog: string; track: (c: OperatorChild | undefined) => void }): Promise<PhaseResult> {
+async function runPhase(n: number, ctx: { cp: ControlPlane; http: KubeHttp; flags: Flags; kubeconfig: string; dir: string; auditLog: string; track: (c: ChildOperator | undefined) => void }): Promise<PhaseResult> {
   const { http, flags } = ctx;
   const ns = `bench-${n}`;
   await apiOk(http, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -491,7 +440,7 @@ async function main(): Promise<number> {
 
   let cp: ControlPlane | undefined;
   let agent: NodeAgent | undefined;
-  let operator: OperatorChild | undefined;
+  let operator: ChildOperator | undefined;
   let stopping: Promise<void> | undefined;
   const stopAll = () =>
     (stopping ??= (async () => {
@@ -523,7 +472,7 @@ async function main(): Promise<number> {
     });
     agent = await startNodeAgent({ kubeConfig: cp.kubeConfig, dataDir: join(dir, 'node'), log, podIpPrefix: flags.podIpPrefix });
     const http = new KubeHttp(cp.kubeConfig);
-    await applyCrd(cp, http);
+    await installEventLogCrd(cp.kubeConfig, 'bench-operator');
     const kubeconfig = join(dir, 'operator.kubeconfig');
     await operatorKubeconfig(cp, http, kubeconfig);
     const results: PhaseResult[] = [];

@@ -8,17 +8,15 @@
  *
  * Ctrl-C (SIGINT) or SIGTERM stops the agent's processes and the control plane.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve, join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { createLogger } from '../common/logger.ts';
 import { startControlPlane } from '../cluster/controlplane.ts';
 import { startNodeAgent } from '../agent/agent.ts';
 import { ManifestApplier } from '../kube/apply.ts';
+import { installEventLogCrd } from '../kube/eventlog-crd.ts';
 import { KubeHttp } from '../runtime/kube-http.ts';
 import { eventLogController } from '../operator/eventlog-controller.ts';
 import { EventLogMetrics } from '../operator/eventlog-metrics.ts';
@@ -27,7 +25,6 @@ import { EventRecorder } from '../operator/recorder.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIELD_MANAGER = 'eventlog-playground';
 
 const Flags = z.object({
@@ -60,13 +57,6 @@ export function sampleObjects(namespace: string): KubernetesObject[] {
   ];
 }
 
-function crdObjects(): KubernetesObject[] {
-  const dir = join(repo, 'crds');
-  const file = join(dir, 'eventlog.dev_eventlogs.yaml');
-  if (!existsSync(file)) return [];
-  return parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJSON() as KubernetesObject);
-}
-
 /** The operator, in-process: all namespaces, no leader election, probes/metrics on free loopback ports. */
 function startOperator(kubeConfig: KubeConfig, log: ReturnType<typeof createLogger>): { manager: Manager; running: Promise<void> } {
   const http = new KubeHttp(kubeConfig);
@@ -92,21 +82,6 @@ function startOperator(kubeConfig: KubeConfig, log: ReturnType<typeof createLogg
   const running = manager.run();
   running.catch((error: unknown) => log.error({ err: error }, 'playground: the operator stopped with an error'));
   return { manager, running };
-}
-
-/** Waits until the API server serves EventLogs (a just-applied CRD takes a moment). */
-async function waitForCrd(kubeConfig: KubeConfig): Promise<void> {
-  const http = new KubeHttp(kubeConfig);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await http.json('GET', '/apis/eventlog.dev/v1alpha1/eventlogs', { query: { limit: 1 }, timeoutMs: 5_000 });
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`the EventLog CRD is not served after 60 s: ${(error as Error).message}`, { cause: error });
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 async function applyAll(api: ManifestApplier, objects: KubernetesObject[]): Promise<void> {
@@ -145,8 +120,7 @@ export async function main(argv: string[]): Promise<number> {
     // playground and the tests can run side by side.
     agent = await startNodeAgent({ kubeConfig: controlPlane.kubeConfig, dataDir: join(dir, 'node'), log, podIpPrefix: [127, 2] });
     const api = ManifestApplier.forConfig(controlPlane.kubeConfig);
-    await applyAll(api, crdObjects());
-    await waitForCrd(controlPlane.kubeConfig);
+    await installEventLogCrd(controlPlane.kubeConfig, 'eventlog-playground');
     operator = startOperator(controlPlane.kubeConfig, log);
     await applyAll(api, sampleObjects('playground'));
   } catch (error) {

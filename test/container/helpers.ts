@@ -9,11 +9,13 @@
  */
 import { execFile } from 'node:child_process';
 import { chown, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenericContainer, StartupCheckStrategy, Wait, type StartedTestContainer, type StartupStatus } from 'testcontainers';
 import { afterAll, inject } from 'vitest';
+import { freePort } from '../../src/cluster/ports.ts';
+
+export { freePort };
 
 /** The image's numeric user (Dockerfile `USER`). */
 export const IMAGE_UID = 65532;
@@ -68,17 +70,6 @@ export async function dataDir(): Promise<string> {
   return d;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** Ready when the container has stopped, whatever its exit code (the test checks it). */
 class ExitedStrategy extends StartupCheckStrategy {

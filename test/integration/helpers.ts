@@ -3,11 +3,9 @@
  * global-setup.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { parse } from 'yaml';
-import { ManifestApplier } from '../../src/kube/apply.ts';
+import { installEventLogCrd } from '../../src/kube/eventlog-crd.ts';
 
 /** The admin KubeConfig of the shared control plane. Also sets KUBECONFIG for child processes. */
 export function kubeConfigFromInject(): KubeConfig {
@@ -87,15 +85,5 @@ export function statusOf(err: unknown): number | undefined {
 
 /** Applies the committed EventLog CRD (crds/) and waits until the API server serves it. */
 export async function ensureEventLogCrd(kc: KubeConfig = kubeConfigFromInject()): Promise<void> {
-  const file = new URL('../../crds/eventlog.dev_eventlogs.yaml', import.meta.url);
-  const crd = parse(readFileSync(file, 'utf8')) as KubernetesObject;
-  await ManifestApplier.forConfig(kc).apply(crd, 'integration-tests', { force: true });
-  const api = kc.makeApiClient(CustomObjectsApi);
-  await waitFor(
-    async () => {
-      await api.listNamespacedCustomObject({ group: 'eventlog.dev', version: 'v1alpha1', namespace: 'default', plural: 'eventlogs' });
-      return true;
-    },
-    { message: 'the EventLog CRD to be served', timeoutMs: 30_000 },
-  );
+  await installEventLogCrd(kc, 'integration-tests');
 }

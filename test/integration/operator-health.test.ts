@@ -16,17 +16,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../src/api/eventlog.ts';
-import { createLogger, silentLogger } from '../../src/common/logger.ts';
-import { ManifestApplier } from '../../src/kube/apply.ts';
-import { eventLogController } from '../../src/operator/eventlog-controller.ts';
-import { EventLogMetrics } from '../../src/operator/eventlog-metrics.ts';
-import { Manager } from '../../src/operator/manager.ts';
-import { EventRecorder } from '../../src/operator/recorder.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
+import { EventLogApi, startInProcessOperator, type InProcessOperator } from './operator-helpers.ts';
 
 const run = promisify(execFile);
 const POLL_MS = 1_000;
@@ -35,9 +29,7 @@ const COUNTER_INTERVAL_MS = 3_000;
 let kc: KubeConfig;
 let ns: FreshNamespace;
 let http: KubeHttp;
-let registry: Registry;
-let manager: Manager | undefined;
-let running: Promise<void> | undefined;
+let operator: InProcessOperator | undefined;
 
 type Meta = { name: string; uid: string; resourceVersion: string; generation?: number; labels?: Record<string, string>; deletionTimestamp?: string; managedFields?: unknown[] };
 type ContainerStatus = {
@@ -135,33 +127,12 @@ async function serverPid(name: string): Promise<number> {
 }
 
 function startManager(): void {
-  registry = new Registry();
-  manager = new Manager({
-    kubeConfig: kc,
-    controller: eventLogController({
-      http,
-      applier: ManifestApplier.forConfig(kc),
-      recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: 'operator-health-test', log: silentLogger }),
-      config: { defaultImage: 'eventlog:dev', pollInterval: POLL_MS, statusCounterInterval: COUNTER_INTERVAL_MS },
-      metrics: EventLogMetrics.for(registry),
-    }),
-    registry,
-    // OPERATOR_TEST_LOG=info shows the operator's own log lines.
-    log: process.env.OPERATOR_TEST_LOG ? createLogger('operator-health-test', process.env.OPERATOR_TEST_LOG) : silentLogger,
-    namespaces: [ns.name],
-    workers: 2,
-    probe: { host: '127.0.0.1', port: 0 },
-    metrics: { host: '127.0.0.1', port: 0 },
-    shutdownTimeoutMs: 5_000,
-  });
-  running = manager.run();
+  operator = startInProcessOperator({ kc, namespaces: [ns.name], identity: 'operator-health-test', pollMs: POLL_MS, statusCounterIntervalMs: COUNTER_INTERVAL_MS });
 }
 
 async function stopManager(): Promise<void> {
-  await manager?.stop();
-  await running;
-  manager = undefined;
-  running = undefined;
+  await operator?.stop();
+  operator = undefined;
 }
 
 beforeAll(async () => {
@@ -173,12 +144,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!manager && ns) startManager(); // a failed test may have left it stopped
-  if (ns) {
-    const list = await http.json<{ items: Evl[] }>('GET', evlPath()).catch(() => ({ items: [] as Evl[] }));
-    for (const e of list.items) await http.json('DELETE', evlPath(e.metadata.name)).catch(() => undefined);
-    await waitFor(async () => (await http.json<{ items: Evl[] }>('GET', evlPath())).items.length === 0, { message: 'EventLogs to be finalized', timeoutMs: 60_000 }).catch(() => undefined);
-  }
+  if (!operator && ns) startManager(); // a failed test may have left it stopped
+  if (ns) await new EventLogApi(http, ns.name).deleteAll();
   await stopManager();
   await ns?.cleanup();
 });
@@ -260,7 +227,7 @@ describe('recovery outcomes', () => {
     expect((await eventsFor(after.metadata.uid)).filter((e) => e.reason === 'RecoveredClean' || e.reason === 'TornTailTruncated').length).toBe(2);
 
     // The operator counts recoveries by outcome on /metrics.
-    const metrics = await (await fetch(`${manager!.metricsUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${operator!.manager.metricsUrl}/metrics`)).text();
     const outcomeSeries = (outcome: string) => Number(new RegExp(`^eventlog_recoveries_total\\{[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
     expect(metrics).toContain('# TYPE eventlog_recoveries_total counter');
     if (rec.lastOutcome === 'Clean') expect(outcomeSeries('Clean')).toBeGreaterThanOrEqual(2);

@@ -5,9 +5,6 @@
  * keys it reconciled, and the operator as a child process (`node src/cli.ts operator`)
  * with its pid tracked and its metrics URL read from its own log.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import type { EventLogStatus } from '../../src/api/eventlog.ts';
@@ -116,6 +113,10 @@ export function startInProcessOperator(opts: {
   namespaces: string[];
   identity: string;
   pollMs?: number;
+  /** How often counters alone may be written to status (default 2 s). */
+  statusCounterIntervalMs?: number;
+  /** The operator's own namespace, admitted by every NetworkPolicy (default: the operator's default). */
+  operatorNamespace?: string;
   leaderElection?: ManagerOptions['leaderElection'];
 }): InProcessOperator {
   const http = new KubeHttp(opts.kc);
@@ -125,7 +126,12 @@ export function startInProcessOperator(opts: {
     http,
     applier: ManifestApplier.forConfig(opts.kc),
     recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: opts.identity, log: silentLogger }),
-    config: { defaultImage: 'eventlog:dev', pollInterval: opts.pollMs ?? 1_000, statusCounterInterval: 2_000 },
+    config: {
+      defaultImage: 'eventlog:dev',
+      pollInterval: opts.pollMs ?? 1_000,
+      statusCounterInterval: opts.statusCounterIntervalMs ?? 2_000,
+      ...(opts.operatorNamespace ? { operatorNamespace: opts.operatorNamespace } : {}),
+    },
     metrics: EventLogMetrics.for(registry),
   });
   const manager = new Manager({
@@ -163,55 +169,7 @@ export function startInProcessOperator(opts: {
   };
 }
 
-export interface ChildOperator {
-  pid: number;
-  child: ChildProcess;
-  /** Resolves with the metrics URL once the operator logged 'endpoints listening'. */
-  metricsUrl: Promise<string>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** SIGKILL this process (and only it). */
-  kill(signal?: NodeJS.Signals): void;
-}
-
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-
-/** `node src/cli.ts operator ...` as a child; stderr (its JSON log) goes to `logFile`. */
-export function spawnOperator(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildOperator {
-  const child = spawn(process.execPath, ['src/cli.ts', 'operator', ...args], { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  if (child.pid === undefined) throw new Error('spawning the operator: no pid');
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  const metricsUrl = new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      out.write(chunk);
-      buf += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const rec = JSON.parse(line) as { msg?: string; metrics?: string };
-          if (rec.msg === 'endpoints listening' && rec.metrics) resolve(rec.metrics);
-        } catch {
-          /* not JSON */
-        }
-      }
-    });
-    void exited.then((e) => reject(new Error(`the operator exited (${e.signal ?? e.code}) before listening; see ${logFile}`)));
-  });
-  metricsUrl.catch(() => undefined);
-  const pid = child.pid;
-  return {
-    pid,
-    child,
-    metricsUrl,
-    exited,
-    kill: (signal = 'SIGKILL') => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(pid, signal);
-    },
-  };
-}
+export { spawnOperator, type ChildOperator } from '../support/operator-process.ts';
 
 /** One sample of a metric from Prometheus text (undefined: no such series). */
 export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

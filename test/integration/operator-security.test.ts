@@ -6,16 +6,11 @@
  * not as enforced traffic; the token is checked on the real server.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../src/api/eventlog.ts';
-import { createLogger, silentLogger } from '../../src/common/logger.ts';
-import { ManifestApplier } from '../../src/kube/apply.ts';
-import { eventLogController } from '../../src/operator/eventlog-controller.ts';
-import { Manager } from '../../src/operator/manager.ts';
-import { EventRecorder } from '../../src/operator/recorder.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
+import { EventLogApi, startInProcessOperator, type InProcessOperator } from './operator-helpers.ts';
 
 const POLL_MS = 1_000;
 /** A namespace name the NetworkPolicies must admit (the operator's, from its config). */
@@ -24,8 +19,7 @@ const OPERATOR_NS = 'eventlog-ops-test';
 let kc: KubeConfig;
 let ns: FreshNamespace;
 let http: KubeHttp;
-let manager: Manager;
-let running: Promise<void>;
+let operator: InProcessOperator | undefined;
 
 type Meta = { name: string; uid: string; resourceVersion: string; generation?: number; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: { uid: string; controller?: boolean; kind: string }[]; deletionTimestamp?: string };
 type Evl = { metadata: Meta; status?: EventLogStatus };
@@ -67,33 +61,12 @@ beforeAll(async () => {
   await ensureEventLogCrd(kc);
   ns = await freshNamespace('opsec');
   http = new KubeHttp(kc);
-  manager = new Manager({
-    kubeConfig: kc,
-    controller: eventLogController({
-      http,
-      applier: ManifestApplier.forConfig(kc),
-      recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: 'security-test', log: silentLogger }),
-      config: { defaultImage: 'eventlog:dev', pollInterval: POLL_MS, statusCounterInterval: 2_000, operatorNamespace: OPERATOR_NS },
-    }),
-    registry: new Registry(),
-    log: process.env.OPERATOR_TEST_LOG ? createLogger('security-test', process.env.OPERATOR_TEST_LOG) : silentLogger,
-    namespaces: [ns.name],
-    workers: 2,
-    probe: { host: '127.0.0.1', port: 0 },
-    metrics: { host: '127.0.0.1', port: 0 },
-    shutdownTimeoutMs: 5_000,
-  });
-  running = manager.run();
+  operator = startInProcessOperator({ kc, namespaces: [ns.name], identity: 'security-test', pollMs: POLL_MS, operatorNamespace: OPERATOR_NS });
 });
 
 afterAll(async () => {
-  if (manager && ns) {
-    const list = await http.json<{ items: Evl[] }>('GET', evlPath()).catch(() => ({ items: [] as Evl[] }));
-    for (const e of list.items) await http.json('DELETE', evlPath(e.metadata.name)).catch(() => undefined);
-    await waitFor(async () => (await http.json<{ items: Evl[] }>('GET', evlPath())).items.length === 0, { message: 'EventLogs to be finalized', timeoutMs: 60_000 }).catch(() => undefined);
-  }
-  await manager?.stop();
-  await running;
+  if (operator && ns) await new EventLogApi(http, ns.name).deleteAll();
+  await operator?.stop();
   await ns?.cleanup();
 });
 

@@ -9,17 +9,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FINALIZER, type EventLogStatus } from '../../src/api/eventlog.ts';
-import { createLogger, silentLogger } from '../../src/common/logger.ts';
-import { ManifestApplier } from '../../src/kube/apply.ts';
-import { eventLogController } from '../../src/operator/eventlog-controller.ts';
-import { Manager } from '../../src/operator/manager.ts';
+import { silentLogger } from '../../src/common/logger.ts';
+import type { Manager } from '../../src/operator/manager.ts';
 import { main } from '../../src/operator/main.ts';
-import { EventRecorder } from '../../src/operator/recorder.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
+import { EventLogApi, startInProcessOperator, type InProcessOperator } from './operator-helpers.ts';
 
 const run = promisify(execFile);
 const POLL_MS = 1_000;
@@ -27,8 +24,7 @@ const POLL_MS = 1_000;
 let kc: KubeConfig;
 let ns: FreshNamespace;
 let http: KubeHttp;
-let manager: Manager;
-let running: Promise<void>;
+let operator: InProcessOperator | undefined;
 
 type Obj = {
   metadata: { name: string; uid: string; resourceVersion: string; generation?: number; finalizers?: string[]; ownerReferences?: { uid: string }[]; deletionTimestamp?: string };
@@ -81,35 +77,13 @@ beforeAll(async () => {
   await ensureEventLogCrd(kc);
   ns = await freshNamespace('operator');
   http = new KubeHttp(kc);
-  manager = new Manager({
-    kubeConfig: kc,
-    controller: eventLogController({
-      http,
-      applier: ManifestApplier.forConfig(kc),
-      recorder: new EventRecorder({ http, controller: 'eventlog.dev/eventlog-operator', instance: 'operator-test', log: silentLogger }),
-      config: { defaultImage: 'eventlog:dev', pollInterval: POLL_MS, statusCounterInterval: 2_000 },
-    }),
-    registry: new Registry(),
-    // OPERATOR_TEST_LOG=info shows the operator's own log lines.
-    log: process.env.OPERATOR_TEST_LOG ? createLogger('operator-test', process.env.OPERATOR_TEST_LOG) : silentLogger,
-    namespaces: [ns.name],
-    workers: 2,
-    probe: { host: '127.0.0.1', port: 0 },
-    metrics: { host: '127.0.0.1', port: 0 },
-    shutdownTimeoutMs: 5_000,
-  });
-  running = manager.run();
+  operator = startInProcessOperator({ kc, namespaces: [ns.name], identity: 'operator-test', pollMs: POLL_MS });
 });
 
 afterAll(async () => {
   // Let the operator finalize what is left before it stops, so the namespace can go.
-  if (manager && ns) {
-    const list = await http.json<{ items: Evl[] }>('GET', evlPath()).catch(() => ({ items: [] as Evl[] }));
-    for (const e of list.items) await http.json('DELETE', evlPath(e.metadata.name)).catch(() => undefined);
-    await waitFor(async () => (await http.json<{ items: Evl[] }>('GET', evlPath())).items.length === 0, { message: 'EventLogs to be finalized', timeoutMs: 60_000 }).catch(() => undefined);
-  }
-  await manager?.stop();
-  await running;
+  if (operator && ns) await new EventLogApi(http, ns.name).deleteAll();
+  await operator?.stop();
   await ns?.cleanup();
 });
 

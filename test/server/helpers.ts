@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
+import { freePort } from '../../src/cluster/ports.ts';
+
+export { freePort };
 
 export const BIN = resolve(import.meta.dirname, '../../src/bin/eventlog-server.ts');
 
@@ -30,18 +32,6 @@ export async function tempDir(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'eventlog-server-'));
   dirs.push(d);
   return d;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      s.close(() => res(port));
-    });
-  });
 }
 
 export interface RunResult {
