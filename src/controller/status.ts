@@ -60,7 +60,7 @@ import { formatTime, getCondition, setCondition, type ConditionInput } from './c
 import { CONTAINER_NAME, endpointUrl, podName, pvcName, serviceName } from './desired.ts';
 import type { DriftFinding } from './drift.ts';
 import { SPEC_HASH_ANNOTATION } from './labels.ts';
-import { parseTerminationMessage, type ServerObservation, type ServerRecovery } from './server-status.ts';
+import { PollError, parseTerminationMessage, type ServerObservation, type ServerRecovery } from './server-status.ts';
 
 // ---------------------------------------------------------------------------
 // Inputs: the parts of live objects we read (raw JSON from the informer cache)
@@ -139,6 +139,11 @@ export interface StatusOptions {
   crashLoopStallRestarts?: number;
   /** Server port, for the endpoint URL. Default 8080. */
   port?: number;
+  /**
+   * Timed-out polls in a row that leave a Ready log Ready (its pod still Ready). Default 1:
+   * one slow answer on a busy node is not an outage; a refused connection always counts.
+   */
+  pollTimeoutsTolerated?: number;
 }
 
 export interface StatusInput {
@@ -151,6 +156,8 @@ export interface StatusInput {
   storageClass?: { name: string; found: boolean; allowVolumeExpansion?: boolean };
   /** Result of polling the server's /status; undefined when not polled. */
   server?: ServerObservation;
+  /** Polls that timed out in a row, this one included (0 or absent: this one did not). */
+  pollTimeoutsInARow?: number;
   drift?: DriftInput;
   /** `eventlog.dev/spec-hash` of the desired pod, to tell a pending rollout. */
   desiredPodHash?: string;
@@ -166,6 +173,17 @@ export interface StatusInput {
 
 export const DEFAULT_COUNTERS_MIN_INTERVAL_MS = 30_000;
 export const DEFAULT_CRASH_LOOP_STALL_RESTARTS = 3;
+export const DEFAULT_POLL_TIMEOUTS_TOLERATED = 1;
+
+/** True when this failed poll is a tolerated timeout of a log that was Ready (see StatusOptions). */
+export function pollTimeoutTolerated(input: StatusInput): boolean {
+  const { server } = input;
+  if (!server || server.ok || server.error !== PollError.Timeout) return false;
+  const inARow = input.pollTimeoutsInARow ?? 1;
+  const wasReady = getCondition(input.evl.status?.conditions, ConditionType.Ready)?.status === 'True';
+  const podReady = input.pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  return wasReady && podReady && inARow <= (input.options?.pollTimeoutsTolerated ?? DEFAULT_POLL_TIMEOUTS_TOLERATED);
+}
 
 const IMAGE_PULL_STALL = new Set(['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 const IMAGE_PULL = new Set([...IMAGE_PULL_STALL, 'ErrImagePull']);
@@ -381,7 +399,14 @@ function health(input: StatusInput, f: Facts): Decided {
     return { status: F, reason: ReadyReason.PodNotReady, message: `container ${CONTAINER_NAME} is not running (${why})` };
   }
   if (!server) return { status: F, reason: ReadyReason.ServerUnreachable, message: 'the log server has not been polled yet' };
-  if (!server.ok) return { status: F, reason: ReadyReason.ServerUnreachable, message: `cannot read the log server's /status (${server.error}): ${truncate(server.message, 300)}` };
+  if (!server.ok) {
+    if (pollTimeoutTolerated(input)) {
+      // One slow answer: Ready stays as it was (the reconciler polls again within a second).
+      const prev = getCondition(input.evl.status?.conditions, ConditionType.Ready)!;
+      return { status: T, reason: prev.reason, message: prev.message };
+    }
+    return { status: F, reason: ReadyReason.ServerUnreachable, message: `cannot read the log server's /status (${server.error}): ${truncate(server.message, 300)}` };
+  }
   const st = server.status;
   if (st.state === 'recovering') {
     return { status: F, reason: ReadyReason.Recovering, message: st.recovery ? 'the log server is running a repair' : `the log server is running start-up recovery (boot ${st.bootId})` };
@@ -571,7 +596,9 @@ function podStatus(input: StatusInput, f: Facts): PodStatus {
     ready: f.podReady,
     restarts: c?.restartCount ?? 0,
     bootId: server?.bootId ?? sameOld?.bootId,
-    startedAt: server?.startedAt ?? timeString(c?.state?.running?.startedAt) ?? sameOld?.startedAt,
+    // Without an answer from the server, the same container run keeps the time the server
+    // reported (the kubelet's differs in format): a failed poll alone changes nothing here.
+    startedAt: server?.startedAt ?? (sameOld?.restarts === (c?.restartCount ?? 0) ? sameOld?.startedAt : undefined) ?? timeString(c?.state?.running?.startedAt) ?? sameOld?.startedAt,
     ip: pod.status?.podIP,
     lastTermination: t
       ? {

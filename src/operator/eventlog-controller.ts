@@ -44,8 +44,8 @@ import { classifyDifferences, listsToReplace, podNeedsRecreate, podRolloutNeedsR
 import { tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
 import { transitionEvents } from '../controller/events.ts';
 import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../controller/labels.ts';
-import type { ServerObservation } from '../controller/server-status.ts';
-import { computeStatus, countersRefreshDueIn, statusChanged, type DriftInput, type LivePod, type LivePvc, type LiveService, type StatusInput } from '../controller/status.ts';
+import { PollError, type ServerObservation } from '../controller/server-status.ts';
+import { computeStatus, countersRefreshDueIn, pollTimeoutTolerated, statusChanged, type DriftInput, type LivePod, type LivePvc, type LiveService, type StatusInput } from '../controller/status.ts';
 import type { ManifestApplier } from '../kube/apply.ts';
 import { statusCodeOf, type KubeHttp } from '../runtime/kube-http.ts';
 import type { KubeObject } from '../runtime/store.ts';
@@ -162,6 +162,8 @@ export function nextRequeueMs(pollInterval: number, countersDueIn: number | unde
 export function eventLogController(deps: EventLogControllerDeps): ControllerDefinition {
   const port = deps.port ?? DEFAULT_PORT;
   const poll = deps.poll ?? pollServerStatus;
+  /** Polls that timed out in a row, per EventLog key (in memory: a restart starts afresh). */
+  const pollTimeouts = new Map<string, number>();
   const runRepair = deps.repair ?? requestRepair;
   const now = deps.now ?? (() => new Date());
   const http = deps.http;
@@ -231,6 +233,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     if (!raw) {
       log.debug('EventLog not in cache (deleted): nothing to do');
       deps.metrics?.forget(namespace, name);
+      pollTimeouts.delete(key);
       return Outcome.done();
     }
     const parsed = parseEventLog(raw);
@@ -254,6 +257,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     if (meta.deletionTimestamp) {
       if (!meta.finalizers?.includes(FINALIZER)) {
         deps.metrics?.forget(namespace, name);
+        pollTimeouts.delete(key);
         return Outcome.done();
       }
       // Read the PVC from the API server, not the cache: a claim the cache has not seen
@@ -302,6 +306,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       }
       log.info({ retentionPolicy: evl.spec.storage.retentionPolicy }, 'finalized');
       deps.metrics?.forget(namespace, name);
+      pollTimeouts.delete(key);
       return Outcome.done();
     }
 
@@ -457,6 +462,8 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     const ip = (pod as LivePod | undefined)?.status?.podIP;
     if (pod && ip && !pod.metadata?.deletionTimestamp) {
       server = await poll(ip, port, { ...(token !== undefined ? { token } : {}), ...(deps.pollTimeoutMs !== undefined ? { timeoutMs: deps.pollTimeoutMs } : {}) });
+      if (!server.ok && server.error === PollError.Timeout) pollTimeouts.set(key, (pollTimeouts.get(key) ?? 0) + 1);
+      else pollTimeouts.delete(key);
       if (!server.ok) log.debug({ error: server.error, message: server.message }, 'log server poll failed');
     }
 
@@ -497,6 +504,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       ...(svc ? { service: svc as LiveService } : {}),
       ...(storageClass ? { storageClass } : {}),
       ...(server ? { server } : {}),
+      ...(pollTimeouts.has(key) ? { pollTimeoutsInARow: pollTimeouts.get(key)! } : {}),
       drift,
       ...(repair ? { repair } : {}),
       ...(secret && token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: DEFAULT_TOKEN_SECRET_KEY } } : {}),
@@ -534,7 +542,8 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     }
     // The status now stored (written, or unchanged): the gauges follow it.
     deps.metrics?.observe(namespace, name, next, old);
-    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, next), waiting));
+    // A tolerated poll timeout kept Ready: poll again soon rather than after a full interval.
+    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, next), waiting || pollTimeoutTolerated(input)));
   }
 
   return {

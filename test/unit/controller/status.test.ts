@@ -8,6 +8,7 @@ import {
   computeStatus,
   countersRefreshDueIn,
   deepEqual,
+  pollTimeoutTolerated,
   statusChanged,
   type StatusInput,
 } from '../../../src/controller/status.ts';
@@ -235,6 +236,35 @@ describe('computeStatus: Ready reasons, Stalled and Reconciling', () => {
     fresh.pod.status.containerStatuses[0] = { ...restarted.pod.status.containerStatuses[0] };
     fresh.server = restarted.server;
     expect(summary(computeStatus(fresh))).toMatchObject({ Ready: 'False/ServerUnreachable', Stalled: 'False/NotStalled' });
+  });
+
+  it('one timed-out poll leaves a Ready log as it was; a second in a row, a refused connection or a pod not Ready do not', () => {
+    const ready = computeStatus(healthy());
+    expect(summary(ready).Ready).toBe('True/LogAvailable');
+    const slow = healthy(withStatus(healthy() as StatusInput, ready));
+    slow.server = { ok: false, error: 'Timeout', message: 'no answer within 2000 ms' };
+    slow.pollTimeoutsInARow = 1;
+    expect(pollTimeoutTolerated(slow as StatusInput)).toBe(true);
+    const kept = computeStatus(slow as StatusInput);
+    expect(summary(kept)).toEqual(summary(ready));
+    expect(statusChanged(ready, kept)).toBe(false);
+
+    slow.pollTimeoutsInARow = 2;
+    expect(pollTimeoutTolerated(slow as StatusInput)).toBe(false);
+    expect(summary(computeStatus(slow as StatusInput)).Ready).toBe('False/ServerUnreachable');
+    // Tolerating more is an option.
+    expect(summary(computeStatus({ ...(slow as StatusInput), options: { ...slow.options, pollTimeoutsTolerated: 2 } })).Ready).toBe('True/LogAvailable');
+
+    const refused = healthy(withStatus(healthy() as StatusInput, ready));
+    refused.server = { ok: false, error: 'Unreachable', message: 'connect ECONNREFUSED' };
+    refused.pollTimeoutsInARow = 0;
+    expect(summary(computeStatus(refused as StatusInput)).Ready).toBe('False/ServerUnreachable');
+
+    const podDown = healthy(withStatus(healthy() as StatusInput, ready));
+    podDown.server = slow.server;
+    podDown.pollTimeoutsInARow = 1;
+    podDown.pod.status.conditions = [{ type: 'Ready', status: 'False' }];
+    expect(summary(computeStatus(podDown as StatusInput)).Ready).not.toBe('True/LogAvailable');
   });
 
   it('an old termination message is ignored while the server container runs', () => {
