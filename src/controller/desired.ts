@@ -64,7 +64,6 @@ export interface DesiredOptions {
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_DATA_MOUNT_PATH = '/var/lib/eventlog';
-export const DEFAULT_TOKEN_SECRET_KEY = TOKEN_KEY;
 export const DEFAULT_OPERATOR_NAMESPACE = 'eventlog-system';
 /** Where the token Secret is mounted in the pod (read-only). */
 export const TOKEN_MOUNT_PATH = '/etc/eventlog/token';
@@ -384,9 +383,4 @@ export function desiredNetworkPolicy(evl: Evl, opts: Pick<DesiredOptions, 'port'
       ],
     },
   };
-}
-
-/** All three desired objects, in creation order (PVC first: the pod needs it). */
-export function desiredObjects(evl: Evl, opts: DesiredOptions): [PvcApply, ServiceApply, PodApply] {
-  return [desiredPvc(evl, opts), desiredService(evl, opts), desiredPod(evl, opts)];
 }

@@ -175,14 +175,18 @@ export const DEFAULT_COUNTERS_MIN_INTERVAL_MS = 30_000;
 export const DEFAULT_CRASH_LOOP_STALL_RESTARTS = 3;
 export const DEFAULT_POLL_TIMEOUTS_TOLERATED = 1;
 
+/** The pod's Ready condition (the kubelet's readiness probe) is True. */
+function isPodReady(pod: LivePod | undefined): boolean {
+  return pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
 /** True when this failed poll is a tolerated timeout of a log that was Ready (see StatusOptions). */
 export function pollTimeoutTolerated(input: StatusInput): boolean {
   const { server } = input;
   if (!server || server.ok || server.error !== PollError.Timeout) return false;
   const inARow = input.pollTimeoutsInARow ?? 1;
   const wasReady = getCondition(input.evl.status?.conditions, ConditionType.Ready)?.status === 'True';
-  const podReady = input.pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  return wasReady && podReady && inARow <= (input.options?.pollTimeoutsTolerated ?? DEFAULT_POLL_TIMEOUTS_TOLERATED);
+  return wasReady && isPodReady(input.pod) && inARow <= (input.options?.pollTimeoutsTolerated ?? DEFAULT_POLL_TIMEOUTS_TOLERATED);
 }
 
 const IMAGE_PULL_STALL = new Set(['ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
@@ -318,7 +322,7 @@ function facts(input: StatusInput): Facts {
     resizeWanted,
     resizeBlocked: resizeWanted && input.storageClass?.allowVolumeExpansion === false,
     podTerminating: pod?.metadata.deletionTimestamp !== undefined,
-    podReady: pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    podReady: isPodReady(pod),
     container,
     waitingReason: container?.state?.waiting?.reason,
     waitingMessage: container?.state?.waiting?.message,

@@ -17,11 +17,10 @@
  *   by anyone who may read pods).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { TOKEN_PATTERN } from '../server/auth.ts';
 
 /** Key of the token in the Secret. */
 export const TOKEN_KEY = 'token';
-/** Same rule the server applies (src/server/auth.ts TOKEN_PATTERN). */
-const VALID_TOKEN = /^[\x21-\x7e]{1,4096}$/;
 
 /** 32 random bytes, base64url (43 characters): 256 bits, header-safe. */
 export function generateToken(): string {
@@ -29,7 +28,8 @@ export function generateToken(): string {
 }
 
 export function isValidToken(token: string): boolean {
-  return VALID_TOKEN.test(token);
+  // The rule the server applies to --auth-token / --auth-token-file.
+  return TOKEN_PATTERN.test(token);
 }
 
 /** The valid token in a live Secret (base64 `data.token`), or undefined (missing, empty, invalid). */

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { DEFAULT_OPERATOR_NAMESPACE } from '../controller/desired.ts';
 
 const duration = z
   .string()
@@ -56,8 +57,8 @@ export const FIELDS: Record<keyof OperatorConfig, Field> = {
   namespaces: { flag: 'namespaces', env: 'EVENTLOG_NAMESPACES', default: '', help: 'comma-separated namespaces to watch (default: all)' },
   workers: { flag: 'workers', env: 'EVENTLOG_WORKERS', default: '2', help: 'parallel reconciles (never two for one EventLog)' },
   leaderElect: { flag: 'leader-elect', env: 'EVENTLOG_LEADER_ELECT', default: 'true', help: 'true|false: only the Lease holder reconciles' },
-  leaderElectionNamespace: { flag: 'leader-election-namespace', env: 'POD_NAMESPACE', default: 'eventlog-system', help: 'namespace of the leader-election Lease' },
-  operatorNamespace: { flag: 'operator-namespace', env: 'POD_NAMESPACE', default: 'eventlog-system', help: "the operator's own namespace: each log's NetworkPolicy admits it" },
+  leaderElectionNamespace: { flag: 'leader-election-namespace', env: 'POD_NAMESPACE', default: DEFAULT_OPERATOR_NAMESPACE, help: 'namespace of the leader-election Lease' },
+  operatorNamespace: { flag: 'operator-namespace', env: 'POD_NAMESPACE', default: DEFAULT_OPERATOR_NAMESPACE, help: "the operator's own namespace: each log's NetworkPolicy admits it" },
   leaderElectionId: { flag: 'leader-election-id', env: 'EVENTLOG_LEADER_ELECTION_ID', default: 'eventlog-operator', help: 'name of the Lease' },
   metricsAddr: { flag: 'metrics-addr', env: 'EVENTLOG_METRICS_ADDR', default: ':8080', help: 'HOST:PORT for /metrics (":0": a free port)' },
   probeAddr: { flag: 'probe-addr', env: 'EVENTLOG_PROBE_ADDR', default: ':8081', help: 'HOST:PORT for /healthz and /readyz' },

@@ -39,9 +39,9 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { APPROVE_REPAIR_ANNOTATION, API_VERSION, DriftPolicy, FINALIZER, GROUP, KIND, PLURAL, RetentionPolicy, VERSION, parseEventLog, type EventLog, type EventLogStatus, type Repair } from '../api/eventlog.ts';
 import { formatTime } from '../controller/conditions.ts';
 import type { Logger } from '../common/logger.ts';
-import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, DEFAULT_TOKEN_SECRET_KEY, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
 import { classifyDifferences, listsToReplace, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
-import { tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
+import { TOKEN_KEY, tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
 import { transitionEvents } from '../controller/events.ts';
 import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../controller/labels.ts';
 import { PollError, type ServerObservation } from '../controller/server-status.ts';
@@ -164,6 +164,11 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
   const poll = deps.poll ?? pollServerStatus;
   /** Polls that timed out in a row, per EventLog key (in memory: a restart starts afresh). */
   const pollTimeouts = new Map<string, number>();
+  /** Drops what this process keeps about an EventLog that is gone (or about to be). */
+  const forget = (namespace: string, name: string) => {
+    deps.metrics?.forget(namespace, name);
+    pollTimeouts.delete(`${namespace}/${name}`);
+  };
   const runRepair = deps.repair ?? requestRepair;
   const now = deps.now ?? (() => new Date());
   const http = deps.http;
@@ -232,8 +237,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     const raw = caches.primary.get(namespace, name) as Raw | undefined;
     if (!raw) {
       log.debug('EventLog not in cache (deleted): nothing to do');
-      deps.metrics?.forget(namespace, name);
-      pollTimeouts.delete(key);
+      forget(namespace, name);
       return Outcome.done();
     }
     const parsed = parseEventLog(raw);
@@ -256,8 +260,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     // ---- deletion ------------------------------------------------------------------
     if (meta.deletionTimestamp) {
       if (!meta.finalizers?.includes(FINALIZER)) {
-        deps.metrics?.forget(namespace, name);
-        pollTimeouts.delete(key);
+        forget(namespace, name);
         return Outcome.done();
       }
       // Read the PVC from the API server, not the cache: a claim the cache has not seen
@@ -305,8 +308,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
         throw error;
       }
       log.info({ retentionPolicy: evl.spec.storage.retentionPolicy }, 'finalized');
-      deps.metrics?.forget(namespace, name);
-      pollTimeouts.delete(key);
+      forget(namespace, name);
       return Outcome.done();
     }
 
@@ -344,12 +346,11 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       const outcomes: DriftInput['outcome'][] = [];
       const errors: string[] = [];
       const correct = evl.spec.driftPolicy === DriftPolicy.Correct;
-      // The applied object, as plain JSON (the client returns model objects with Dates).
-      const apply = async (d: DesiredObject, force: boolean): Promise<KubeObject> =>
-        step(key, `applying ${d.kind} ${namespace}/${d.metadata.name}${force ? ' (force: correcting drift)' : ''}`, async () => {
-          const applied = await deps.applier.apply(d as unknown as KubernetesObject, FIELD_MANAGER, force ? { force: true } : {});
-          return JSON.parse(JSON.stringify(applied)) as KubeObject;
-        });
+      // ManifestApplier returns the API server's JSON as-is (plain objects, string times).
+      const apply = (d: DesiredObject, force: boolean): Promise<KubeObject> =>
+        step(key, `applying ${d.kind} ${namespace}/${d.metadata.name}${force ? ' (force: correcting drift)' : ''}`, async () =>
+          (await deps.applier.apply(d as unknown as KubernetesObject, FIELD_MANAGER, force ? { force: true } : {})) as unknown as KubeObject,
+        );
 
       // PVC first. A terminating PVC is waited for, never raced.
       const pvcTerminating = pvc?.metadata?.deletionTimestamp !== undefined;
@@ -372,7 +373,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
         }
         if (ensured.regenerated) {
           log.warn({ secret: tokenSecretName(evl) }, 'token Secret held no valid token: wrote a new one');
-          items.push({ kind: 'Secret', name: tokenSecretName(evl), path: `data.${DEFAULT_TOKEN_SECRET_KEY}`, expected: 'a valid token', actual: 'missing or invalid' });
+          items.push({ kind: 'Secret', name: tokenSecretName(evl), path: `data.${TOKEN_KEY}`, expected: 'a valid token', actual: 'missing or invalid' });
           outcomes.push('corrected');
         }
         const plans: Array<{ desired: DesiredObject; live: KubeObject | undefined; existed: boolean; set: (o: KubeObject) => void }> = [
@@ -507,7 +508,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       ...(pollTimeouts.has(key) ? { pollTimeoutsInARow: pollTimeouts.get(key)! } : {}),
       drift,
       ...(repair ? { repair } : {}),
-      ...(secret && token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: DEFAULT_TOKEN_SECRET_KEY } } : {}),
+      ...(secret && token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: TOKEN_KEY } } : {}),
       desiredPodHash: dPod.metadata.annotations[SPEC_HASH_ANNOTATION],
       now: now(),
       options: { countersMinIntervalMs: deps.config.statusCounterInterval, port },

@@ -35,6 +35,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
 import { isQuantity, quantityToUnits } from '../kube/quantity.ts';
+import { perRegistry } from '../runtime/metrics.ts';
 
 /** Per-EventLog gauge values (undefined: no value known, the series is absent). */
 export interface EventLogSamples {
@@ -95,8 +96,6 @@ export interface EventLogMetricsSink {
   forget(namespace: string, name: string): void;
 }
 
-const instances = new WeakMap<Registry, EventLogMetrics>();
-
 export class EventLogMetrics implements EventLogMetricsSink {
   readonly info: Gauge<'namespace' | 'name' | 'phase'>;
   readonly ready: Gauge<'namespace' | 'name'>;
@@ -112,14 +111,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
   readonly #phases = new Map<string, string>();
 
   /** The metrics registered on `registry` (created on first use). */
-  static for(registry: Registry): EventLogMetrics {
-    let m = instances.get(registry);
-    if (!m) {
-      m = new EventLogMetrics(registry);
-      instances.set(registry, m);
-    }
-    return m;
-  }
+  static readonly for: (registry: Registry) => EventLogMetrics = perRegistry((registry) => new EventLogMetrics(registry));
 
   private constructor(registry: Registry) {
     const registers = [registry];

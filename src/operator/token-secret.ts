@@ -66,5 +66,5 @@ export async function ensureTokenSecret(deps: TokenSecretDeps, evl: Evl, live: S
   if (token !== undefined) return { token, secret: current, created: false, regenerated: false };
   const fresh = newToken();
   const applied = await deps.applier.apply(desiredTokenSecret(evl, fresh) as unknown as KubernetesObject, FIELD_MANAGER, { force: true });
-  return { token: fresh, secret: JSON.parse(JSON.stringify(applied)) as SecretObject, created: false, regenerated: true };
+  return { token: fresh, secret: applied as unknown as SecretObject, created: false, regenerated: true };
 }

@@ -38,7 +38,21 @@ const RECONCILE_TIME_BUCKETS = [
   4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
 ];
 
-const instances = new WeakMap<Registry, RuntimeMetrics>();
+/**
+ * `make` memoised per Registry: prom-client refuses a metric name registered twice, so
+ * every user of one registry must share one set of metrics.
+ */
+export function perRegistry<T>(make: (registry: Registry) => T): (registry: Registry) => T {
+  const instances = new WeakMap<Registry, T>();
+  return (registry) => {
+    let m = instances.get(registry);
+    if (m === undefined) {
+      m = make(registry);
+      instances.set(registry, m);
+    }
+    return m;
+  };
+}
 
 export class RuntimeMetrics {
   readonly registry: Registry;
@@ -58,14 +72,7 @@ export class RuntimeMetrics {
   readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
 
   /** The metrics registered on `registry` (created on first use). */
-  static for(registry: Registry): RuntimeMetrics {
-    let m = instances.get(registry);
-    if (!m) {
-      m = new RuntimeMetrics(registry);
-      instances.set(registry, m);
-    }
-    return m;
-  }
+  static readonly for: (registry: Registry) => RuntimeMetrics = perRegistry((registry) => new RuntimeMetrics(registry));
 
   private constructor(registry: Registry) {
     this.registry = registry;

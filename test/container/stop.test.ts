@@ -9,22 +9,14 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { containerLogs, dataDir, dockerStop, start } from './helpers.ts';
+import { UNREACHABLE_KUBECONFIG } from '../support/unreachable-kubeconfig.ts';
 
-// A cluster that refuses connections (port 1 on the container's own loopback): the
-// operator starts, keeps retrying its watches, and must still stop on SIGTERM.
-const KUBECONFIG = `apiVersion: v1
-kind: Config
-clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: none, user: {token: unused}}]
-contexts: [{name: none, context: {cluster: none, user: none}}]
-current-context: none
-`;
 
 describe('docker stop', () => {
   it('stops the operator (the default entrypoint, Node as PID 1) with exit code 0, not the SIGKILL after the grace period', async () => {
     const dir = await dataDir();
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, KUBECONFIG, { mode: 0o644 });
+    await writeFile(kubeconfig, UNREACHABLE_KUBECONFIG, { mode: 0o644 });
     const c = await start({
       network: 'none',
       command: ['--kubeconfig', '/config/kubeconfig', '--leader-elect', 'false', '--metrics-addr', '127.0.0.1:0', '--probe-addr', '127.0.0.1:0'],

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   DURABILITY_FLAG,
-  desiredObjects,
+  desiredNetworkPolicy,
   desiredPod,
   desiredPvc,
   desiredService,
+  desiredTokenSecret,
   endpointUrl,
   ownerReference,
   podName,
@@ -213,7 +214,8 @@ describe('desiredPod', () => {
         annotations: { 'argocd.argoproj.io/tracking-id': 'shop:eventlog.dev/EventLog:shop/orders', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
       },
     );
-    for (const o of desiredObjects(evl, OPTS)) {
+    const owned = [desiredPvc(evl, OPTS), desiredService(evl, OPTS), desiredPod(evl, OPTS), desiredTokenSecret(evl, 'a-token'), desiredNetworkPolicy(evl, OPTS)];
+    for (const o of owned) {
       const text = JSON.stringify(o.metadata);
       expect(text).not.toMatch(/argocd|fluxcd|last-applied|argo-app/);
       expect(o.metadata.labels['app.kubernetes.io/instance']).toBe('orders');

@@ -10,26 +10,19 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { main } from '../../../src/operator/main.ts';
+import { UNREACHABLE_KUBECONFIG } from '../../support/unreachable-kubeconfig.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-// Port 1 on loopback: nothing listens, every list/watch is refused and retried.
-const KUBECONFIG = `apiVersion: v1
-kind: Config
-clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
-users: [{name: none, user: {token: unused}}]
-contexts: [{name: none, context: {cluster: none, user: none}}]
-current-context: none
-`;
 
 describe('eventlog operator main: SIGTERM before the caches synced', () => {
   it('returns 0 (a clean stop), not a "stopped before the first sync" failure', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'eventlog-main-stop-'));
     dirs.push(dir);
-    await writeFile(join(dir, 'kubeconfig'), KUBECONFIG);
+    await writeFile(join(dir, 'kubeconfig'), UNREACHABLE_KUBECONFIG);
     const signals = new EventEmitter();
     const err: string[] = [];
     let started!: () => void;
