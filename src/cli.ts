@@ -17,10 +17,6 @@ const commands: Record<string, Command> = {
     summary: 'run the EventLog operator against the cluster of the kubeconfig or in-cluster (`operator --help`)',
     run: async (args) => (await import('./operator/main.ts')).main(args),
   },
-  dev: {
-    summary: 'local playground: control plane, node agent and a sample log (`dev --help`)',
-    run: async (args) => (await import('./dev/playground.ts')).main(args),
-  },
 };
 
 function usage(): string {

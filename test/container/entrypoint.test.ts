@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultImages } from '../../src/agent/images.ts';
+import { defaultImages } from '../../dev/agent/images.ts';
 import { FIELDS } from '../../src/operator/config.ts';
 import { docker, image, IMAGE_UID, runOnce } from './helpers.ts';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenericContainer, StartupCheckStrategy, Wait, type StartedTestContainer, type StartupStatus } from 'testcontainers';
 import { afterAll, inject } from 'vitest';
-import { freePort } from '../../src/cluster/ports.ts';
+import { freePort } from '../../dev/cluster/ports.ts';
 
 export { freePort };
 

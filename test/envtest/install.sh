@@ -18,7 +18,7 @@
 #
 # Progress goes to stderr; stdout carries exactly one line, the directory holding
 # the binaries, so `$(install.sh)` and `install.sh | tail -1` both work.
-# src/cluster/binaries.ts resolves the same directory (keep the two in step).
+# dev/cluster/binaries.ts resolves the same directory (keep the two in step).
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, PatchStrategy, StorageV1Api, Watch, setHeaderOptions, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
+import { startNodeAgent, type NodeAgent } from '../../dev/agent/agent.ts';
 import { freshNamespace, kubeConfigFromInject, statusOf, waitFor, type FreshNamespace } from './helpers.ts';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);

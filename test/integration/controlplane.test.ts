@@ -1,5 +1,5 @@
 /**
- * The local control plane itself (src/cluster/): a second, separate control plane
+ * The local control plane itself (dev/cluster/): a second, separate control plane
  * starts, keeps its data across a restart, and leaves no process or port behind;
  * a failing component's own output reaches the error; kubectl and
  * @kubernetes/client-node both work against the shared one.
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { ControlPlaneStartError, startControlPlane, type ControlPlane } from '../../src/cluster/controlplane.ts';
-import { isPortFree } from '../../src/cluster/ports.ts';
+import { ControlPlaneStartError, startControlPlane, type ControlPlane } from '../../dev/cluster/controlplane.ts';
+import { isPortFree } from '../../dev/cluster/ports.ts';
 import { freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);

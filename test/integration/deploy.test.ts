@@ -6,7 +6,7 @@
  * objects the operator (in-process, admin credentials) actually writes.
  *
  * Not covered here: the operator Deployment becoming available. The local control
- * plane runs no Deployment/ReplicaSet controllers (src/cluster/controlplane.ts
+ * plane runs no Deployment/ReplicaSet controllers (dev/cluster/controlplane.ts
  * DEFAULT_CONTROLLERS), so the Deployment is checked as an applied object only.
  */
 import { execFile } from 'node:child_process';

@@ -1,6 +1,6 @@
 /**
  * vitest globalSetup for the `integration` project: starts ONE local control
- * plane (etcd + kube-apiserver + kube-controller-manager, src/cluster/) and the
+ * plane (etcd + kube-apiserver + kube-controller-manager, dev/cluster/) and the
  * node agent for the whole suite, and tears them down after it.
  *
  * Tests reach the cluster through `inject('kubeconfigPath')` (see helpers.ts,
@@ -13,8 +13,8 @@
  */
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startNodeAgent } from '../../src/agent/agent.ts';
-import { startControlPlane, type ControlPlane } from '../../src/cluster/controlplane.ts';
+import { startNodeAgent } from '../../dev/agent/agent.ts';
+import { startControlPlane, type ControlPlane } from '../../dev/cluster/controlplane.ts';
 import { createLogger } from '../../src/common/logger.ts';
 
 declare module 'vitest' {
@@ -50,7 +50,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stops: Array<() => Promise<void>> = [() => cp.stop()];
   try {
     // ---- NODE AGENT HOOK ---------------------------------------------------------
-    // The node agent (src/agent/, issue 3 item 3) runs pods as local processes. It
+    // The node agent (dev/agent/, issue 3 item 3) runs pods as local processes. It
     // starts after the control plane and stops before it (`stops` run in order).
     // Its data lives in the control plane's temporary data dir.
     const podIpPrefix = podIpPrefixFromEnv();

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { inject } from 'vitest';
-import { installEventLogCrd } from '../../src/kube/eventlog-crd.ts';
+import { installEventLogCrd } from '../../dev/kube/eventlog-crd.ts';
 
 /** The admin KubeConfig of the shared control plane. Also sets KUBECONFIG for child processes. */
 export function kubeConfigFromInject(): KubeConfig {

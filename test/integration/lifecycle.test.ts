@@ -10,8 +10,8 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ControlPlanePorts } from '../../src/cluster/controlplane.ts';
-import { isPortFree } from '../../src/cluster/ports.ts';
+import type { ControlPlanePorts } from '../../dev/cluster/controlplane.ts';
+import { isPortFree } from '../../dev/cluster/ports.ts';
 import { waitFor } from './helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/controlplane-child.ts', import.meta.url));

@@ -12,8 +12,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeAgent, type NodeAgent } from '../../src/agent/agent.ts';
-import { startControlPlane, type ControlPlane } from '../../src/cluster/controlplane.ts';
+import { startNodeAgent, type NodeAgent } from '../../dev/agent/agent.ts';
+import { startControlPlane, type ControlPlane } from '../../dev/cluster/controlplane.ts';
 import { createLogger } from '../../src/common/logger.ts';
 import { KubeHttp } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, waitFor, type FreshNamespace } from './helpers.ts';

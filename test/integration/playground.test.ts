@@ -1,5 +1,5 @@
 /**
- * `npm run dev` (src/dev/playground.ts), end to end as a user runs it: a real child
+ * `npm run dev` (dev/playground.ts), end to end as a user runs it: a real child
  * process with its own control plane and node agent (beside the suite's shared
  * ones), the in-process operator turns the sample EventLog playground/demo into a
  * Ready log pod (demo-0) that takes an event, Ctrl-C stops everything, and a second
@@ -22,7 +22,7 @@ const running = new Set<ChildProcess>();
 type Playground = { child: ChildProcess; kubeconfigPath: string; output: () => string; stdout: () => string };
 
 async function startPlayground(): Promise<Playground> {
-  const child = spawn(process.execPath, [join(repo, 'src/cli.ts'), 'dev', '--dir', dir], {
+  const child = spawn(process.execPath, [join(repo, 'dev/cli.ts'), '--dir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'warn' },
   });

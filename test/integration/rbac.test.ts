@@ -26,10 +26,10 @@ import { AuthenticationV1Api, CoreV1Api, KubeConfig, type KubernetesObject } fro
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { FINALIZER } from '../../src/api/eventlog.ts';
-import { renderKubeconfig } from '../../src/cluster/kubeconfig.ts';
+import { renderKubeconfig } from '../../dev/cluster/kubeconfig.ts';
 import { createLogger, silentLogger } from '../../src/common/logger.ts';
 import { ManifestApplier } from '../../src/kube/apply.ts';
-import { requestAttributes } from '../../src/kube/request-info.ts';
+import { requestAttributes } from '../../dev/kube/request-info.ts';
 import { main } from '../../src/operator/main.ts';
 import { KubeHttp, type KubeRequestRecord } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';

@@ -15,7 +15,7 @@ import {
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { renderKubeconfig } from '../../src/cluster/kubeconfig.ts';
+import { renderKubeconfig } from '../../dev/cluster/kubeconfig.ts';
 import { freshNamespace, kubeConfigFromInject, statusOf, type FreshNamespace } from './helpers.ts';
 
 const execFileAsync = promisify(execFile);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
-import { freePort } from '../../src/cluster/ports.ts';
+import { freePort } from '../../dev/cluster/ports.ts';
 
 export { freePort };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requestAttributes } from '../../../src/kube/request-info.ts';
+import { requestAttributes } from '../../../dev/kube/request-info.ts';
 
 describe('requestAttributes', () => {
   it('resolves namespaced core resources and their verbs', () => {

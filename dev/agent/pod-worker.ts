@@ -8,7 +8,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import type { CoreV1Api, V1Container, V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import type { BackoffPolicy } from './backoff.ts';
 import { ContainerRunner, foreignContainerState, type ContainerLaunch } from './container.ts';
 import { ContainerConfigError, envReferences, resolveEnv, type PathMapping, type RefData } from './container-spec.ts';

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { CRD_FILE } from '../api/crd.ts';
-import { KubeHttp } from '../runtime/kube-http.ts';
-import { ManifestApplier } from './apply.ts';
+import { CRD_FILE } from '../../src/api/crd.ts';
+import { KubeHttp } from '../../src/runtime/kube-http.ts';
+import { ManifestApplier } from '../../src/kube/apply.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 

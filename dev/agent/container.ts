@@ -15,7 +15,7 @@ import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { formatDuration, nextCrashCount, restartDelayMs, type BackoffPolicy } from './backoff.ts';
 import { defaultTerminationMessagePath, expandCommand, mapPath, type PathMapping } from './container-spec.ts';
 import type { EventRecorder } from './events.ts';

@@ -7,7 +7,7 @@
  * reason Unschedulable, with the reason in the message.
  */
 import type { CoreV1Api, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import type { EventRecorder } from './events.ts';
 import { describeError, isConflict, isNotFound, mergePatch } from './kube.ts';
 import { rfc3339 } from './pod-status.ts';

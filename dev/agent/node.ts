@@ -6,7 +6,7 @@
  */
 import { cpus, hostname, release, totalmem, type } from 'node:os';
 import type { CoordinationV1Api, CoreV1Api, V1Node } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { describeError, isAlreadyExists, isNotFound, mergePatch } from './kube.ts';
 import { rfc3339 } from './pod-status.ts';
 

@@ -4,7 +4,7 @@
  * watch used only as a trigger (the agent is level-triggered: it re-lists).
  */
 import { ApiException, PatchStrategy, Watch, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 
 export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 

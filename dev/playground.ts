@@ -1,5 +1,5 @@
 /**
- * `npm run dev` / `eventlog dev`: a local playground on one machine — a real
+ * `npm run dev` (`node dev/cli.ts`): a local playground on one machine — a real
  * control plane (etcd, kube-apiserver, kube-controller-manager), the node agent that
  * runs log pods as local processes, the EventLog CRD, the operator (in-process) and a
  * sample EventLog `playground/demo`. Everything
@@ -12,16 +12,16 @@ import { resolve, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { createLogger } from '../common/logger.ts';
-import { startControlPlane } from '../cluster/controlplane.ts';
-import { startNodeAgent } from '../agent/agent.ts';
-import { ManifestApplier } from '../kube/apply.ts';
-import { installEventLogCrd } from '../kube/eventlog-crd.ts';
-import { KubeHttp } from '../runtime/kube-http.ts';
-import { eventLogController } from '../operator/eventlog-controller.ts';
-import { EventLogMetrics } from '../operator/eventlog-metrics.ts';
-import { Manager } from '../operator/manager.ts';
-import { EventRecorder } from '../operator/recorder.ts';
+import { createLogger } from '../src/common/logger.ts';
+import { startControlPlane } from './cluster/controlplane.ts';
+import { startNodeAgent } from './agent/agent.ts';
+import { ManifestApplier } from '../src/kube/apply.ts';
+import { installEventLogCrd } from './kube/eventlog-crd.ts';
+import { KubeHttp } from '../src/runtime/kube-http.ts';
+import { eventLogController } from '../src/operator/eventlog-controller.ts';
+import { EventLogMetrics } from '../src/operator/eventlog-metrics.ts';
+import { Manager } from '../src/operator/manager.ts';
+import { EventRecorder } from '../src/operator/recorder.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 
@@ -32,7 +32,7 @@ const Flags = z.object({
   help: z.boolean(),
 });
 
-const HELP = `usage: eventlog dev [--dir DIR]
+const HELP = `usage: npm run dev -- [--dir DIR]   (node dev/cli.ts [--dir DIR])
 
 Starts a local Kubernetes control plane and a node agent that runs log pods as local
 processes, applies the EventLog CRD, runs the operator in-process, applies a sample

@@ -25,7 +25,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { silentLogger, type Logger } from '../common/logger.ts';
+import { silentLogger, type Logger } from '../../src/common/logger.ts';
 import { resolveBinaries, type BinaryName, type BinaryPaths } from './binaries.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { ADMIN_USER, CONTROLLER_MANAGER_USER, ensurePki, type Pki } from './pki.ts';

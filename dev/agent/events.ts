@@ -5,7 +5,7 @@
  * logged, never fatal.
  */
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { describeError } from './kube.ts';
 import { rfc3339 } from './pod-status.ts';
 

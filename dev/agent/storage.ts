@@ -12,10 +12,10 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import type { CoreV1Api, StorageV1Api, V1PersistentVolume, V1PersistentVolumeClaim, V1StorageClass } from '@kubernetes/client-node';
-import type { Logger } from '../common/logger.ts';
+import type { Logger } from '../../src/common/logger.ts';
 import { describeError, isAlreadyExists, isNotFound, mergePatch } from './kube.ts';
 import { pvDir, type AgentPaths } from './paths.ts';
-import { quantityGreater } from '../kube/quantity.ts';
+import { quantityGreater } from '../../src/kube/quantity.ts';
 
 export const storageClassName = 'eventlog-local';
 export const provisionerName = 'eventlog.dev/local-agent';

@@ -12,7 +12,7 @@ import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { CoordinationV1Api, CoreV1Api, StorageV1Api, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { silentLogger, type Logger } from '../common/logger.ts';
+import { silentLogger, type Logger } from '../../src/common/logger.ts';
 import { backoffPolicy } from './backoff.ts';
 import { eventRecorder } from './events.ts';
 import { defaultImages, defaultPrograms, type ProgramPaths } from './images.ts';
