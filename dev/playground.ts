@@ -20,8 +20,8 @@ import { installEventLogCrd } from './kube/eventlog-crd.ts';
 import { KubeHttp } from '../src/runtime/kube-http.ts';
 import { eventLogController } from '../src/operator/eventlog-controller.ts';
 import { EventLogMetrics } from '../src/operator/eventlog-metrics.ts';
-import { Manager } from '../src/operator/manager.ts';
-import { EventRecorder } from '../src/operator/recorder.ts';
+import { Manager } from '../src/runtime/manager.ts';
+import { EventRecorder } from '../src/runtime/recorder.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 

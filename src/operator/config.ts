@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { DEFAULT_OPERATOR_NAMESPACE } from '../controller/desired.ts';
+import { DEFAULT_OPERATOR_NAMESPACE } from '../decisions/desired.ts';
 
 const duration = z
   .string()

@@ -1,6 +1,6 @@
 /**
  * The EventLog reconciler: the ControllerDefinition the Manager runs. It reads the
- * informer caches, calls the pure decision layer (src/controller/), and performs the
+ * informer caches, calls the pure decision layer (src/decisions/), and performs the
  * writes that implies. docs/controller.md ("The reconcile loop") walks through it.
  *
  * Guarantees
@@ -37,24 +37,24 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { APPROVE_REPAIR_ANNOTATION, API_VERSION, DriftPolicy, FINALIZER, GROUP, KIND, PLURAL, RetentionPolicy, VERSION, parseEventLog, type EventLog, type EventLogStatus, type Repair } from '../api/eventlog.ts';
-import { formatTime } from '../controller/conditions.ts';
+import { formatTime } from '../decisions/conditions.ts';
 import type { Logger } from '../common/logger.ts';
-import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../controller/desired.ts';
-import { classifyDifferences, listsToReplace, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../controller/drift.ts';
-import { TOKEN_KEY, tokenFingerprint, tokenFromSecret } from '../controller/token.ts';
-import { transitionEvents } from '../controller/events.ts';
-import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../controller/labels.ts';
-import { PollError, type ServerObservation } from '../controller/server-status.ts';
-import { computeStatus, countersRefreshDueIn, pollTimeoutTolerated, statusChanged, type DriftInput, type LivePod, type LivePvc, type LiveService, type StatusInput } from '../controller/status.ts';
+import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, networkPolicyName, podName, pvcName, serviceName, tokenSecretName, type DesiredObject, type OwnedKind } from '../decisions/desired.ts';
+import { classifyDifferences, listsToReplace, podNeedsRecreate, podRolloutNeedsRecreate, type DriftFinding } from '../decisions/drift.ts';
+import { TOKEN_KEY, tokenFingerprint, tokenFromSecret } from '../decisions/token.ts';
+import { transitionEvents } from '../decisions/events.ts';
+import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../decisions/labels.ts';
+import { PollError, type ServerObservation } from '../decisions/server-status.ts';
+import { computeStatus, countersRefreshDueIn, pollTimeoutTolerated, statusChanged, type DriftInput, type LivePod, type LivePvc, type LiveService, type StatusInput } from '../decisions/status.ts';
 import type { ManifestApplier } from '../kube/apply.ts';
 import { statusCodeOf, type KubeHttp } from '../runtime/kube-http.ts';
 import type { KubeObject } from '../runtime/store.ts';
 import { Outcome, type ReconcileOutcome } from '../runtime/workqueue.ts';
-import { removeFinalizer, ensureFinalizer } from './finalizer.ts';
-import type { ControllerDefinition, ReconcileRequest } from './manager.ts';
-import { mergePatch } from './merge-patch.ts';
+import { removeFinalizer, ensureFinalizer } from '../runtime/finalizer.ts';
+import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.ts';
+import { mergePatch } from '../runtime/merge-patch.ts';
 import { pollServerStatus, requestRepair, type PollOptions } from './poller.ts';
-import type { EventRecorder } from './recorder.ts';
+import type { EventRecorder } from '../runtime/recorder.ts';
 import { ensureTokenSecret, type SecretObject } from './token-secret.ts';
 import type { EventLogMetricsSink } from './eventlog-metrics.ts';
 

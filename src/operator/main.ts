@@ -21,8 +21,8 @@ import { KubeHttp, type KubeHttpOptions } from '../runtime/kube-http.ts';
 import { ConfigError, parseOperatorConfig, usage, type OperatorConfig } from './config.ts';
 import { eventLogController } from './eventlog-controller.ts';
 import { EventLogMetrics } from './eventlog-metrics.ts';
-import { Manager } from './manager.ts';
-import { EventRecorder } from './recorder.ts';
+import { Manager } from '../runtime/manager.ts';
+import { EventRecorder } from '../runtime/recorder.ts';
 
 export const REPORTING_CONTROLLER = 'eventlog.dev/eventlog-operator';
 const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';

@@ -1,6 +1,6 @@
 /**
  * Polls one log server's `GET /status` (docs/server.md) and turns the answer into a
- * `ServerObservation` for `computeStatus` (src/controller/server-status.ts); also sends
+ * `ServerObservation` for `computeStatus` (src/decisions/server-status.ts); also sends
  * the human-approved `POST /admin/repair`.
  *
  * Guarantees
@@ -15,7 +15,7 @@
  *   without bound.
  */
 import { request } from 'node:http';
-import { PollError, parseServerStatus, type ServerObservation } from '../controller/server-status.ts';
+import { PollError, parseServerStatus, type ServerObservation } from '../decisions/server-status.ts';
 
 export const DEFAULT_POLL_TIMEOUT_MS = 2_000;
 const MAX_BODY_BYTES = 1 << 20;

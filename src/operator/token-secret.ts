@@ -1,6 +1,6 @@
 /**
  * Makes sure an EventLog's token Secret exists and holds a valid token, and says which
- * token is current. The thin edge around src/controller/token.ts.
+ * token is current. The thin edge around src/decisions/token.ts.
  *
  * Guarantees
  * - An existing valid token is never replaced: a missing Secret is *created* (POST,
@@ -17,9 +17,9 @@
  */
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventLog } from '../api/eventlog.ts';
-import { desiredTokenSecret, tokenSecretName } from '../controller/desired.ts';
-import { FIELD_MANAGER } from '../controller/labels.ts';
-import { generateToken, tokenFromSecret } from '../controller/token.ts';
+import { desiredTokenSecret, tokenSecretName } from '../decisions/desired.ts';
+import { FIELD_MANAGER } from '../decisions/labels.ts';
+import { generateToken, tokenFromSecret } from '../decisions/token.ts';
 import type { ManifestApplier } from '../kube/apply.ts';
 import { statusCodeOf, type KubeHttp } from '../runtime/kube-http.ts';
 import type { KubeObject } from '../runtime/store.ts';

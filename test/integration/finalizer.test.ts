@@ -4,7 +4,7 @@
  */
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureFinalizer, removeFinalizer } from '../../src/operator/finalizer.ts';
+import { ensureFinalizer, removeFinalizer } from '../../src/runtime/finalizer.ts';
 import { KubeHttp } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The controller manager (src/operator/manager.ts) against the real API server, with
+ * The controller manager (src/runtime/manager.ts) against the real API server, with
  * a recording reconcile function in place of the EventLog reconciler: keys come from
  * the primary and from owned objects (via their controller owner reference), caches
  * serve reads, /readyz and /metrics answer, only the leader reconciles, and a stopped
@@ -9,7 +9,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } f
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
-import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/operator/manager.ts';
+import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/runtime/manager.ts';
 import { Outcome } from '../../src/runtime/workqueue.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 

@@ -12,8 +12,8 @@ import { createLogger, silentLogger } from '../../src/common/logger.ts';
 import { ManifestApplier } from '../../src/kube/apply.ts';
 import { eventLogController } from '../../src/operator/eventlog-controller.ts';
 import { EventLogMetrics } from '../../src/operator/eventlog-metrics.ts';
-import { Manager, type ManagerOptions } from '../../src/operator/manager.ts';
-import { EventRecorder } from '../../src/operator/recorder.ts';
+import { Manager, type ManagerOptions } from '../../src/runtime/manager.ts';
+import { EventRecorder } from '../../src/runtime/recorder.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { waitFor } from './helpers.ts';
 

@@ -12,7 +12,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { FINALIZER, type EventLogStatus } from '../../src/api/eventlog.ts';
 import { silentLogger } from '../../src/common/logger.ts';
-import type { Manager } from '../../src/operator/manager.ts';
+import type { Manager } from '../../src/runtime/manager.ts';
 import { main } from '../../src/operator/main.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';

@@ -7,7 +7,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { silentLogger } from '../../src/common/logger.ts';
-import { EventRecorder, type EventObjectRef } from '../../src/operator/recorder.ts';
+import { EventRecorder, type EventObjectRef } from '../../src/runtime/recorder.ts';
 import { KubeHttp } from '../../src/runtime/kube-http.ts';
 import { freshNamespace, kubeConfigFromInject, type FreshNamespace } from './helpers.ts';
 

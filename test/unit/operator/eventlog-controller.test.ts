@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseEventLog } from '../../../src/api/eventlog.ts';
-import { desiredService } from '../../../src/controller/desired.ts';
-import { FIELD_MANAGER } from '../../../src/controller/labels.ts';
+import { desiredService } from '../../../src/decisions/desired.ts';
+import { FIELD_MANAGER } from '../../../src/decisions/labels.ts';
 import { combineDrift, eventLogController, nextRequeueMs, OWNED_SELECTOR, planObject, WAIT_REQUEUE_MS } from '../../../src/operator/eventlog-controller.ts';
 
 function evl() {

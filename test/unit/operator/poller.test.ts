@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PollError } from '../../../src/controller/server-status.ts';
+import { PollError } from '../../../src/decisions/server-status.ts';
 import { observationFromResponse, pollServerStatus, requestRepair, statusUrl } from '../../../src/operator/poller.ts';
 
 const STATUS = {

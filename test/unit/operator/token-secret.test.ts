@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { tokenFromSecret } from '../../../src/controller/token.ts';
+import { tokenFromSecret } from '../../../src/decisions/token.ts';
 import { KubeApiError } from '../../../src/runtime/kube-http.ts';
 import { ensureTokenSecret, type SecretObject } from '../../../src/operator/token-secret.ts';
-import { makeEvl } from '../controller/fixtures.ts';
+import { makeEvl } from '../decisions/fixtures.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PodIpAllocator } from '../../../dev/agent/ip-allocator.ts';
+import { PodIpAllocator } from '../../../../dev/agent/ip-allocator.ts';
 
 describe('PodIpAllocator', () => {
   it('hands out unique 127.1.x.y addresses, stable per owner', () => {

@@ -1,7 +1,7 @@
 /** Shared fixtures for the controller decision-layer tests. */
 import { parseEventLog, type EventLog, type EventLogSpecInput } from '../../../src/api/eventlog.ts';
-import type { DesiredOptions, DesiredObject } from '../../../src/controller/desired.ts';
-import type { ServerStatus } from '../../../src/controller/server-status.ts';
+import type { DesiredOptions, DesiredObject } from '../../../src/decisions/desired.ts';
+import type { ServerStatus } from '../../../src/decisions/server-status.ts';
 
 export const OPTS: DesiredOptions = { defaultImage: 'eventlog:dev' };
 export const NOW = new Date('2026-11-22T05:00:00.000Z');

@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/logger.ts';
 import { formatMicroTime } from '../kube/time.ts';
-import type { KubeHttp } from '../runtime/kube-http.ts';
+import type { KubeHttp } from './kube-http.ts';
 
 export interface EventObjectRef {
   apiVersion: string;

@@ -12,7 +12,7 @@
  *
  * These are the only writes the operator makes to an EventLog outside its status.
  */
-import type { KubeHttp } from '../runtime/kube-http.ts';
+import type { KubeHttp } from './kube-http.ts';
 
 export interface FinalizerTarget {
   /** Collection path, e.g. /apis/eventlog.dev/v1alpha1/namespaces/ns/eventlogs */

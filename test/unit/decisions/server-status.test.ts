@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import type { StatusBody } from '../../../src/server/app.ts';
-import { ServerStatusSchema, parseServerStatus, parseTerminationMessage } from '../../../src/controller/server-status.ts';
+import { ServerStatusSchema, parseServerStatus, parseTerminationMessage } from '../../../src/decisions/server-status.ts';
 import { serverStatus } from './fixtures.ts';
 
 // Compile-time check: whatever the real server returns is accepted by the schema's input type.

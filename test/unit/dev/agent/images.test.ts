@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { foreignImageMessage, imageRepository, isOurImage, mapCommand, type ProgramPaths } from '../../../dev/agent/images.ts';
+import { foreignImageMessage, imageRepository, isOurImage, mapCommand, type ProgramPaths } from '../../../../dev/agent/images.ts';
 
 const programs: ProgramPaths = { node: '/bin/node', server: '/repo/src/bin/eventlog-server.ts', cli: '/repo/src/cli.ts' };
 

@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { unschedulableReason, wantsScheduling } from '../../../dev/agent/scheduler.ts';
-import { claimIsOurs, defaultStorageClass, volumeFor } from '../../../dev/agent/storage.ts';
+import { unschedulableReason, wantsScheduling } from '../../../../dev/agent/scheduler.ts';
+import { claimIsOurs, defaultStorageClass, volumeFor } from '../../../../dev/agent/storage.ts';
 
 const claim = (name: string, over: Partial<V1PersistentVolumeClaim> = {}): V1PersistentVolumeClaim => ({
   metadata: { name, namespace: 'n', uid: `uid-${name}` },

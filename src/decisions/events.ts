@@ -19,7 +19,7 @@
  * - Notes are at most 1024 characters (the events.k8s.io limit).
  */
 import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
-import type { EventSpec } from '../operator/recorder.ts';
+import type { EventSpec } from '../runtime/recorder.ts';
 import { getCondition } from './conditions.ts';
 
 /** What `EventRecorder.record` takes (type, reason, note, action). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addFinalizerPatch, removeFinalizerPatch } from '../../../src/operator/finalizer.ts';
+import { addFinalizerPatch, removeFinalizerPatch } from '../../../src/runtime/finalizer.ts';
 
 const F = 'eventlog.dev/finalizer';
 

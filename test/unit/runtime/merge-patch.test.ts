@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMergePatch, mergePatch } from '../../../src/operator/merge-patch.ts';
+import { applyMergePatch, mergePatch } from '../../../src/runtime/merge-patch.ts';
 
 describe('mergePatch', () => {
   it('is undefined for equal values (key order and undefined keys ignored)', () => {

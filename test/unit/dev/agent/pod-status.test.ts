@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { canonical, computePodStatus, liveStatusSubset, podPhase, rfc3339, type ContainerRuntimeState, type PodRuntimeState } from '../../../dev/agent/pod-status.ts';
+import { canonical, computePodStatus, liveStatusSubset, podPhase, rfc3339, type ContainerRuntimeState, type PodRuntimeState } from '../../../../dev/agent/pod-status.ts';
 
 const t0 = Date.parse('2026-01-01T10:00:00Z');
 const pod = (over: Partial<V1Pod['spec']> = {}, status?: V1Pod['status']): V1Pod => ({

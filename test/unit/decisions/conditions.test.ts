@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../../src/api/eventlog.ts';
-import { formatTime, getCondition, isTrue, kstatus, setCondition } from '../../../src/controller/conditions.ts';
+import { formatTime, getCondition, isTrue, kstatus, setCondition } from '../../../src/decisions/conditions.ts';
 import { NOW, at } from './fixtures.ts';
 
 describe('formatTime', () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { EventLogStatusSchema, type EventLog, type EventLogStatus } from '../../../src/api/eventlog.ts';
-import { kstatus } from '../../../src/controller/conditions.ts';
-import { desiredPod, desiredPvc, desiredService } from '../../../src/controller/desired.ts';
-import { SPEC_HASH_ANNOTATION } from '../../../src/controller/labels.ts';
-import type { ServerStatus } from '../../../src/controller/server-status.ts';
+import { kstatus } from '../../../src/decisions/conditions.ts';
+import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
+import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
+import type { ServerStatus } from '../../../src/decisions/server-status.ts';
 import {
   computeStatus,
   countersRefreshDueIn,
@@ -11,7 +11,7 @@ import {
   pollTimeoutTolerated,
   statusChanged,
   type StatusInput,
-} from '../../../src/controller/status.ts';
+} from '../../../src/decisions/status.ts';
 import { NOW, OPTS, asLive, at, clone, makeEvl, serverStatus } from './fixtures.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

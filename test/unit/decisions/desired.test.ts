@@ -11,7 +11,7 @@ import {
   podName,
   pvcName,
   serviceName,
-} from '../../../src/controller/desired.ts';
+} from '../../../src/decisions/desired.ts';
 import {
   FIELD_MANAGER,
   LABEL_INSTANCE,
@@ -21,7 +21,7 @@ import {
   podLabels,
   selectorLabels,
   withoutGitOpsKeys,
-} from '../../../src/controller/labels.ts';
+} from '../../../src/decisions/labels.ts';
 import { OPTS, makeEvl } from './fixtures.ts';
 
 const OWNER = { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', name: 'orders', uid: 'uid-1', controller: true, blockOwnerDeletion: true };

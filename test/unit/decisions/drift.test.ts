@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { desiredPod, desiredPvc, desiredService } from '../../../src/controller/desired.ts';
+import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
 import {
   classifyDifferences,
   diffOwned,
@@ -10,8 +10,8 @@ import {
   takenOver,
   type DriftFinding,
   type ManagedFieldsEntry,
-} from '../../../src/controller/drift.ts';
-import { FIELD_MANAGER, SPEC_HASH_ANNOTATION } from '../../../src/controller/labels.ts';
+} from '../../../src/decisions/drift.ts';
+import { FIELD_MANAGER, SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
 import { OPTS, asLive, makeEvl } from './fixtures.ts';
 
 const evl = makeEvl({

@@ -23,12 +23,12 @@ import { randomBytes } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/logger.ts';
-import { KubeHttp } from '../runtime/kube-http.ts';
-import { KubeLeaseLock, LeaderElector } from '../runtime/leader-election.ts';
-import { RuntimeMetrics } from '../runtime/metrics.ts';
-import { keyOf, watchResource, type KubeObject, type ReadonlyStore, type ResourceRef, type Watcher } from '../runtime/watcher.ts';
-import { Outcome, WorkQueue, type ReconcileOutcome } from '../runtime/workqueue.ts';
-import { startEndpoints, type Endpoints, type ReadinessCheck } from './endpoints.ts';
+import { KubeHttp } from './kube-http.ts';
+import { KubeLeaseLock, LeaderElector } from './leader-election.ts';
+import { RuntimeMetrics } from './metrics.ts';
+import { keyOf, watchResource, type KubeObject, type ReadonlyStore, type ResourceRef, type Watcher } from './watcher.ts';
+import { Outcome, WorkQueue, type ReconcileOutcome } from './workqueue.ts';
+import { startEndpoints, type Endpoints, type ReadinessCheck } from './probe-endpoints.ts';
 
 /** A resource the manager watches, by group/version/plural (no namespace: see `namespaces`). */
 export type WatchedResource = Omit<ResourceRef, 'namespace'>;

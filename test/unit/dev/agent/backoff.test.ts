@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backoffPolicy, formatDuration, kubeletBackoff, nextCrashCount, restartDelayMs } from '../../../dev/agent/backoff.ts';
+import { backoffPolicy, formatDuration, kubeletBackoff, nextCrashCount, restartDelayMs } from '../../../../dev/agent/backoff.ts';
 
 describe('crash-loop back-off', () => {
   it('follows the kubelet schedule: immediate, then 10s doubling to 5m', () => {

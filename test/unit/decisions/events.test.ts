@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../../src/api/eventlog.ts';
-import { transitionEvents } from '../../../src/controller/events.ts';
+import { transitionEvents } from '../../../src/decisions/events.ts';
 
 const T0 = '2026-11-22T05:00:00Z';
 const c = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message = `${reason} message`) => ({ type, status, reason, message, lastTransitionTime: T0, observedGeneration: 1 });

@@ -1,9 +1,9 @@
 /** Token Secret, token fingerprint on the pod, and NetworkPolicy: desired objects and drift. */
 import { describe, expect, it } from 'vitest';
-import { desiredNetworkPolicy, desiredPod, desiredTokenSecret, networkPolicyName, tokenSecretName } from '../../../src/controller/desired.ts';
-import { TOKEN_HASH_PATH, classifyDifferences, diffOwned, podNeedsRecreate, podRolloutNeedsRecreate, type ManagedFieldsEntry } from '../../../src/controller/drift.ts';
-import { FIELD_MANAGER, SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../../../src/controller/labels.ts';
-import { generateToken, isValidToken, tokenFingerprint, tokenFromSecret } from '../../../src/controller/token.ts';
+import { desiredNetworkPolicy, desiredPod, desiredTokenSecret, networkPolicyName, tokenSecretName } from '../../../src/decisions/desired.ts';
+import { TOKEN_HASH_PATH, classifyDifferences, diffOwned, podNeedsRecreate, podRolloutNeedsRecreate, type ManagedFieldsEntry } from '../../../src/decisions/drift.ts';
+import { FIELD_MANAGER, SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
+import { generateToken, isValidToken, tokenFingerprint, tokenFromSecret } from '../../../src/decisions/token.ts';
 import { OPTS, asLive, makeEvl } from './fixtures.ts';
 
 const OWNER = { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', name: 'orders', uid: 'uid-1', controller: true, blockOwnerDeletion: true };

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ApiException } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mapPath } from '../../../dev/agent/container-spec.ts';
-import { agentPaths } from '../../../dev/agent/paths.ts';
-import { VolumeNotReadyError, preparePodVolumes, type VolumeContext } from '../../../dev/agent/volumes.ts';
+import { mapPath } from '../../../../dev/agent/container-spec.ts';
+import { agentPaths } from '../../../../dev/agent/paths.ts';
+import { VolumeNotReadyError, preparePodVolumes, type VolumeContext } from '../../../../dev/agent/volumes.ts';
 
 let dir: string;
 beforeEach(async () => {

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exitCodeFor, terminationMessage } from '../../../dev/agent/container.ts';
-import { ProbeTracker, probeOnce } from '../../../dev/agent/probes.ts';
+import { exitCodeFor, terminationMessage } from '../../../../dev/agent/container.ts';
+import { ProbeTracker, probeOnce } from '../../../../dev/agent/probes.ts';
 
 describe('ProbeTracker', () => {
   it('readiness starts failed and needs successThreshold successes', () => {

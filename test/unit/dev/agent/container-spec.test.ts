@@ -1,6 +1,6 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { ContainerConfigError, envReferences, expandCommand, expandVars, fieldRefValue, mapPath, resolveEnv, type RefData } from '../../../dev/agent/container-spec.ts';
+import { ContainerConfigError, envReferences, expandCommand, expandVars, fieldRefValue, mapPath, resolveEnv, type RefData } from '../../../../dev/agent/container-spec.ts';
 
 const vars: Record<string, string> = { POD_IP: '127.1.0.9', EMPTY: '' };
 const lookup = (n: string): string | undefined => vars[n];

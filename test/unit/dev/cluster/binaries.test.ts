@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { envtestCacheDir, pinnedVersions, resolveBinaries } from '../../../dev/cluster/binaries.ts';
+import { envtestCacheDir, pinnedVersions, resolveBinaries } from '../../../../dev/cluster/binaries.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'binaries-test-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
