@@ -49,7 +49,7 @@ import { computeStatus, countersRefreshDueIn, pollTimeoutTolerated, statusChange
 import type { ManifestApplier } from '../kube/apply.ts';
 import { statusCodeOf, type KubeHttp } from '../runtime/kube-http.ts';
 import type { KubeObject } from '../runtime/store.ts';
-import { Outcome, type ReconcileOutcome } from '../runtime/workqueue.ts';
+import { Outcome, type ReconcileOutcome } from '../runtime/reconcile.ts';
 import { removeFinalizer, ensureFinalizer } from '../runtime/finalizer.ts';
 import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.ts';
 import { mergePatch } from '../runtime/merge-patch.ts';

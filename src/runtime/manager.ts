@@ -27,7 +27,9 @@ import { KubeHttp } from './kube-http.ts';
 import { KubeLeaseLock, LeaderElector } from './leader-election.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import { keyOf, watchResource, type KubeObject, type ReadonlyStore, type ResourceRef, type Watcher } from './watcher.ts';
-import { Outcome, WorkQueue, type ReconcileOutcome } from './workqueue.ts';
+import { Outcome, type ReconcileOutcome } from './reconcile.ts';
+import { runWorkers } from './worker.ts';
+import { WorkQueue } from './workqueue.ts';
 import { startEndpoints, type Endpoints, type ReadinessCheck } from './probe-endpoints.ts';
 
 /** A resource the manager watches, by group/version/plural (no namespace: see `namespaces`). */
@@ -254,7 +256,7 @@ export class Manager {
 
   #runWorkers(): Promise<void> {
     const metrics = RuntimeMetrics.for(this.#opts.registry).forController(this.#opts.controller.name);
-    this.#workers = this.queue.runWorkers(this.#opts.workers, (key) => this.#reconcileKey(key), { controllerMetrics: metrics, logger: this.#log });
+    this.#workers = runWorkers(this.queue, this.#opts.workers, (key) => this.#reconcileKey(key), { controllerMetrics: metrics, logger: this.#log });
     return this.#workers;
   }
 
@@ -267,7 +269,7 @@ export class Manager {
     try {
       return await this.#opts.controller.reconcile({ namespace, name, reconcileId, log, caches: this.#caches });
     } catch (error) {
-      log.error({ err: error }, 'reconcile failed');
+      // Logged once, by the worker loop, with the key and the retry count.
       return Outcome.error(error);
     }
   }

@@ -28,7 +28,9 @@
  * Caveat: metric names are fixed; two *different* queues given the same name share series.
  */
 import { Counter, Gauge, Histogram, exponentialBuckets, type Registry } from 'prom-client';
-import type { ControllerMetrics, ReconcileResult, UnfinishedWork, WorkQueueMetrics } from './workqueue.ts';
+import type { ReconcileResult } from './reconcile.ts';
+import type { ControllerMetrics } from './worker.ts';
+import type { UnfinishedWork, WorkQueueMetrics } from './workqueue.ts';
 
 const RECONCILE_RESULTS: readonly ReconcileResult[] = ['success', 'error', 'requeue', 'requeue_after'];
 
@@ -172,7 +174,7 @@ export class RuntimeMetrics {
     };
   }
 
-  /** Hooks for `WorkQueue.runWorkers` of the controller named `controller`. */
+  /** Hooks for `runWorkers` (worker.ts) of the controller named `controller`. */
   forController(controller: string): ControllerMetrics {
     const labels = { controller };
     for (const result of RECONCILE_RESULTS) this.reconcileTotal.inc({ controller, result }, 0);

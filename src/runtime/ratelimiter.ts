@@ -18,7 +18,7 @@
  *
  * Caveats: failure counts live in memory and are lost on restart (a new leader starts
  * every key at the first step), like client-go. Forgetting is the caller's job: the
- * queue's `runWorkers` forgets on success, requeue-after and terminal errors.
+ * worker loop (worker.ts) forgets on success, requeue-after and terminal errors.
  */
 import { realClock, type Clock } from './clock.ts';
 

@@ -19,11 +19,10 @@
  * - `get()` resolves with the next key in FIFO order as soon as one is available, or
  *   with `undefined` once the queue is shut down (see below). Waiting getters are served
  *   in the order they called `get()`.
- * - `runWorkers(n, handler)` runs n workers; the handler returns an outcome and the
- *   queue applies it (done: forget; requeueAfter: forget + addAfter; error:
- *   addRateLimited; terminal: forget, no retry until the key is added again, e.g. by
- *   a watch event for a changed object). A throwing handler counts as `error`.
- *   `done(key)` is always called.
+ * - The queue knows nothing of reconcile outcomes: the worker loop (`worker.ts`) takes
+ *   keys, runs the handler and turns its outcome into forget / addAfter /
+ *   addRateLimited / done calls, as controller-runtime keeps its reconcile loop apart
+ *   from client-go's queue.
  * - Shutdown:
  *   - `shutdown()`: stop intake (adds ignored, pending `addAfter`s cancelled), drop keys
  *     not yet handed out, and make every `get()` return `undefined`. In-flight handlers
@@ -50,33 +49,8 @@
  * - `add(key)` does not cancel a pending `addAfter(key)`: the key runs again at that time
  *   (harmless for idempotent reconciles, and what a requeue-after asked for anyway).
  */
-import type { Logger } from '../common/logger.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { defaultControllerRateLimiter, type RateLimiter } from './ratelimiter.ts';
-
-// ---------------------------------------------------------------------------
-// Outcomes
-// ---------------------------------------------------------------------------
-
-/** What a reconcile asks the queue to do with its key. */
-export type ReconcileOutcome =
-  | { type: 'done' }
-  | { type: 'requeueAfter'; ms: number }
-  | { type: 'error'; error: unknown }
-  | { type: 'terminal'; error: unknown };
-
-/** Constructors for outcomes: `return Outcome.requeueAfter(30_000)`. */
-export const Outcome = {
-  done: (): ReconcileOutcome => ({ type: 'done' }),
-  requeueAfter: (ms: number): ReconcileOutcome => ({ type: 'requeueAfter', ms }),
-  error: (error: unknown): ReconcileOutcome => ({ type: 'error', error }),
-  terminal: (error: unknown): ReconcileOutcome => ({ type: 'terminal', error }),
-} as const;
-
-export type ReconcileHandler<K> = (key: K) => Promise<ReconcileOutcome> | ReconcileOutcome;
-
-/** controller-runtime's `result` label values. */
-export type ReconcileResult = 'success' | 'error' | 'requeue' | 'requeue_after';
 
 // ---------------------------------------------------------------------------
 // Metrics hooks
@@ -105,19 +79,6 @@ export interface WorkQueueMetrics {
   bindUnfinishedWork?(source: () => UnfinishedWork): void;
 }
 
-/** What `runWorkers` reports (controller-runtime's reconcile metrics). */
-export interface ControllerMetrics {
-  reconcileResult(result: ReconcileResult): void;
-  /** Every error outcome (retried or terminal). */
-  reconcileError(): void;
-  /** Terminal error outcomes only. */
-  terminalError(): void;
-  reconcileTime(seconds: number): void;
-  /** +1 when a worker starts a reconcile, -1 when it finishes. */
-  activeWorkers(delta: number): void;
-  /** Number of workers started by `runWorkers`. */
-  maxConcurrentReconciles(n: number): void;
-}
 
 // ---------------------------------------------------------------------------
 // Internals
@@ -220,12 +181,6 @@ export interface WorkQueueOptions<K> {
   metrics?: WorkQueueMetrics;
 }
 
-export interface RunWorkersOptions {
-  /** Reconcile metrics (controller-runtime names); see `metrics.ts`. */
-  controllerMetrics?: ControllerMetrics;
-  /** Where retried and terminal errors are logged (with the key). */
-  logger?: Logger;
-}
 
 export interface QueueStats {
   /** Keys ready to be handed out. */
@@ -245,6 +200,10 @@ export interface QueueStats {
 export class WorkQueue<K = string> {
   readonly name: string;
   readonly #clock: Clock;
+  /** The clock the queue runs on (the worker loop times reconciles with it). */
+  get clock(): Clock {
+    return this.#clock;
+  }
   readonly #limiter: RateLimiter<K>;
   readonly #metrics: WorkQueueMetrics;
 
@@ -409,78 +368,6 @@ export class WorkQueue<K = string> {
     return p;
   }
 
-  /**
-   * Run `n` workers that take keys, call `handler` and apply its outcome. Resolves when
-   * all workers have exited (after a shutdown). Never rejects: handler errors become
-   * `error` outcomes.
-   */
-  async runWorkers(n: number, handler: ReconcileHandler<K>, options: RunWorkersOptions = {}): Promise<void> {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`WorkQueue(${this.name}).runWorkers: need a positive integer, got ${n}`);
-    options.controllerMetrics?.maxConcurrentReconciles(n);
-    const workers: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) workers.push(this.#worker(handler, options));
-    await Promise.all(workers);
-  }
-
-  /** Process a key obtained from `get()` with `handler`, apply the outcome and call `done` (one worker step). */
-  async processKey(key: K, handler: ReconcileHandler<K>, options: RunWorkersOptions = {}): Promise<ReconcileOutcome> {
-    const cm = options.controllerMetrics;
-    const start = this.#clock.now();
-    cm?.activeWorkers(1);
-    let outcome: ReconcileOutcome;
-    try {
-      outcome = await handler(key);
-      if (!isOutcome(outcome)) outcome = Outcome.error(new Error(`handler returned an invalid outcome: ${JSON.stringify(outcome)}`));
-    } catch (error) {
-      outcome = Outcome.error(error);
-    }
-    cm?.activeWorkers(-1);
-    cm?.reconcileTime((this.#clock.now() - start) / 1000);
-    try {
-      this.#apply(key, outcome, options);
-    } finally {
-      this.done(key);
-    }
-    return outcome;
-  }
-
-  async #worker(handler: ReconcileHandler<K>, options: RunWorkersOptions): Promise<void> {
-    for (;;) {
-      const key = await this.get();
-      if (key === undefined) return;
-      await this.processKey(key, handler, options);
-    }
-  }
-
-  #apply(key: K, outcome: ReconcileOutcome, options: RunWorkersOptions): void {
-    const cm = options.controllerMetrics;
-    switch (outcome.type) {
-      case 'done':
-        this.forget(key);
-        cm?.reconcileResult('success');
-        return;
-      case 'requeueAfter':
-        this.forget(key);
-        this.addAfter(key, outcome.ms);
-        cm?.reconcileResult('requeue_after');
-        return;
-      case 'error': {
-        this.addRateLimited(key);
-        cm?.reconcileResult('error');
-        cm?.reconcileError();
-        options.logger?.warn({ queue: this.name, key: String(key), retries: this.numRequeues(key), err: outcome.error }, 'reconcile failed; retrying with back-off');
-        return;
-      }
-      case 'terminal':
-        this.forget(key);
-        cm?.reconcileResult('error');
-        cm?.reconcileError();
-        cm?.terminalError();
-        options.logger?.error({ queue: this.name, key: String(key), err: outcome.error }, 'reconcile failed terminally; not retrying until the object changes');
-        return;
-    }
-  }
-
   #take(): K | undefined {
     if (this.#shuttingDown && !this.#draining) return undefined;
     const key = this.#queue.shift();
@@ -559,11 +446,4 @@ export class WorkQueue<K = string> {
     this.#heap.clear();
     this.#delayed.clear();
   }
-}
-
-function isOutcome(o: unknown): o is ReconcileOutcome {
-  if (typeof o !== 'object' || o === null) return false;
-  const t = (o as { type?: unknown }).type;
-  if (t === 'requeueAfter') return typeof (o as { ms?: unknown }).ms === 'number';
-  return t === 'done' || t === 'error' || t === 'terminal';
 }

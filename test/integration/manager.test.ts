@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
 import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/runtime/manager.ts';
-import { Outcome } from '../../src/runtime/workqueue.ts';
+import { Outcome } from '../../src/runtime/reconcile.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 
 let kc: KubeConfig;

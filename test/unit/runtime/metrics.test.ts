@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from '../../../src/runtime/clock.ts';
 import { RuntimeMetrics } from '../../../src/runtime/metrics.ts';
 import { ItemExponentialFailureRateLimiter } from '../../../src/runtime/ratelimiter.ts';
-import { Outcome, WorkQueue } from '../../../src/runtime/workqueue.ts';
+import { Outcome } from '../../../src/runtime/reconcile.ts';
+import { runWorkers } from '../../../src/runtime/worker.ts';
+import { WorkQueue } from '../../../src/runtime/workqueue.ts';
 
 function line(text: string, prefix: string): string | undefined {
   return text.split('\n').find((l) => l.startsWith(prefix));
@@ -17,7 +19,7 @@ describe('prom-client runtime metrics', () => {
     const clock = new FakeClock();
     const q = new WorkQueue<string>({ name: 'eventlog', clock, rateLimiter: new ItemExponentialFailureRateLimiter<string>(), metrics: metrics.forQueue('eventlog') });
     let fail = true;
-    const run = q.runWorkers(
+    const run = runWorkers(q, 
       1,
       (key) => {
         clock.advance(100);

@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from '../../../src/runtime/clock.ts';
 import { ItemExponentialFailureRateLimiter } from '../../../src/runtime/ratelimiter.ts';
-import {
-  Outcome,
-  WorkQueue,
-  type ControllerMetrics,
-  type ReconcileOutcome,
-  type ReconcileResult,
-  type WorkQueueMetrics,
-} from '../../../src/runtime/workqueue.ts';
+import { Outcome, type ReconcileOutcome, type ReconcileResult } from '../../../src/runtime/reconcile.ts';
+import { runWorkers, type ControllerMetrics } from '../../../src/runtime/worker.ts';
+import { WorkQueue, type WorkQueueMetrics } from '../../../src/runtime/workqueue.ts';
 
 function newQueue(clock = new FakeClock(), metrics?: WorkQueueMetrics) {
   const q = new WorkQueue<string>({ name: 'test', clock, rateLimiter: new ItemExponentialFailureRateLimiter<string>(), ...(metrics ? { metrics } : {}) });
@@ -174,11 +169,11 @@ describe('WorkQueue delays and back-off', () => {
   });
 });
 
-describe('WorkQueue.runWorkers', () => {
+describe('runWorkers (the worker loop over a WorkQueue)', () => {
   it('never processes one key concurrently with n workers, and re-runs keys added meanwhile', async () => {
     const { q } = newQueue();
     const h = controlledHandler();
-    const run = q.runWorkers(4, h.handler);
+    const run = runWorkers(q, 4, h.handler);
     q.add('a');
     q.add('b');
     await flushMicrotasks();
@@ -205,7 +200,7 @@ describe('WorkQueue.runWorkers', () => {
     let step = 0;
     const lastAdd = new Map<string, number>();
     const lastStart = new Map<string, number>();
-    const run = q.runWorkers(3, (key) => {
+    const run = runWorkers(q, 3, (key) => {
       lastStart.set(key, ++step);
       return h.handler(key);
     });
@@ -234,7 +229,7 @@ describe('WorkQueue.runWorkers', () => {
       t: [Outcome.terminal(new Error('bad spec'))],
     };
     const calls: string[] = [];
-    const run = q.runWorkers(2, (key) => {
+    const run = runWorkers(q, 2, (key) => {
       calls.push(key);
       return script[key]!.shift() ?? Outcome.done();
     });
@@ -269,7 +264,7 @@ describe('WorkQueue.runWorkers', () => {
   it('a throwing or invalid handler counts as an error and is retried', async () => {
     const { q, clock } = newQueue();
     let n = 0;
-    const run = q.runWorkers(1, (async () => {
+    const run = runWorkers(q, 1, (async () => {
       n++;
       if (n === 1) throw new Error('kaboom');
       if (n === 2) return { type: 'requeueAfter' } as unknown as ReconcileOutcome;
@@ -289,7 +284,7 @@ describe('WorkQueue.runWorkers', () => {
 
   it('rejects a bad worker count', async () => {
     const { q } = newQueue();
-    await expect(q.runWorkers(0, () => Outcome.done())).rejects.toThrow(/positive integer/);
+    await expect(runWorkers(q, 0, () => Outcome.done())).rejects.toThrow(/positive integer/);
   });
 });
 
@@ -338,7 +333,7 @@ describe('WorkQueue shutdown', () => {
     const { q } = newQueue();
     const h = controlledHandler();
     let finished = false;
-    const run = q.runWorkers(2, h.handler).then(() => (finished = true));
+    const run = runWorkers(q, 2, h.handler).then(() => (finished = true));
     q.add('a');
     q.add('b');
     q.add('c');
@@ -356,7 +351,7 @@ describe('WorkQueue shutdown', () => {
   it('shutdownWithDrain(): processes what was queued, ignores new adds, resolves when all done', async () => {
     const { q } = newQueue();
     const h = controlledHandler();
-    const run = q.runWorkers(2, h.handler);
+    const run = runWorkers(q, 2, h.handler);
     q.add('a');
     q.add('b');
     q.add('c');
@@ -456,7 +451,7 @@ describe('WorkQueue metrics hooks', () => {
       term: Outcome.terminal(new Error('y')),
       later: Outcome.requeueAfter(1000),
     };
-    const run = q.runWorkers(
+    const run = runWorkers(q, 
       2,
       async (key) => {
         if (key === 'ok') clock.advance(20); // this reconcile "takes" 20 ms of fake time; runs before any back-off timer exists
