@@ -14,11 +14,8 @@
  *   stale, Reconciling=True, or Ready is not True; Current otherwise.
  */
 import { ConditionStatus, ConditionType, type Condition, type EventLogStatus } from '../api/eventlog.ts';
+import { formatTime } from '../kube/time.ts';
 
-/** RFC 3339, UTC, whole seconds (metav1.Time). */
-export function formatTime(now: Date): string {
-  return new Date(Math.floor(now.getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
-}
 
 export interface ConditionInput {
   type: string;

@@ -43,6 +43,7 @@
  * managedFields entries for the status subresource are ignored. Without managedFields,
  * every difference counts as drift.
  */
+import { isJsonObject, jsonEqual } from '../common/json.ts';
 import { compareQuantities, isQuantity } from '../kube/quantity.ts';
 import type { DesiredObject, OwnedKind } from './desired.ts';
 import { SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from './labels.ts';
@@ -95,10 +96,6 @@ export function renderValue(v: unknown): string | undefined {
   return s.length > MAX_VALUE_LENGTH ? `${s.slice(0, MAX_VALUE_LENGTH - 3)}...` : s;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Atomic maps (compared exactly) per kind. */
 const ATOMIC_MAPS: Record<OwnedKind, string[]> = {
   PersistentVolumeClaim: [],
@@ -117,17 +114,6 @@ const EXACT_PATHS: Record<OwnedKind, string[]> = {
   NetworkPolicy: ['spec.podSelector', 'spec.policyTypes', 'spec.ingress'],
 };
 
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
-  if (isObject(a)) {
-    if (!isObject(b)) return false;
-    const ka = Object.keys(a).filter((k) => a[k] !== undefined);
-    const kb = Object.keys(b).filter((k) => b[k] !== undefined);
-    return ka.length === kb.length && ka.every((k) => deepEqual(a[k], b[k]));
-  }
-  return false;
-}
 
 function scalarEqual(path: string, d: unknown, l: unknown): boolean {
   if (d === l) return true;
@@ -143,15 +129,15 @@ function partialEqual(path: string, d: unknown, l: unknown): boolean {
   if (Array.isArray(d)) {
     return Array.isArray(l) && d.length === l.length && d.every((x, i) => partialEqual(path, x, l[i]));
   }
-  if (isObject(d)) {
-    return isObject(l) && Object.keys(d).every((k) => partialEqual(`${path}.${k}`, d[k], l[k]));
+  if (isJsonObject(d)) {
+    return isJsonObject(l) && Object.keys(d).every((k) => partialEqual(`${path}.${k}`, d[k], l[k]));
   }
   return scalarEqual(path, d, l);
 }
 
 function listKey(path: string, items: unknown[]): string | undefined {
   if (path.endsWith('metadata.ownerReferences')) return 'uid';
-  if (items.length > 0 && items.every((x) => isObject(x) && typeof x.name === 'string')) return 'name';
+  if (items.length > 0 && items.every((x) => isJsonObject(x) && typeof x.name === 'string')) return 'name';
   return undefined;
 }
 
@@ -160,7 +146,7 @@ function walk(kind: OwnedKind, name: string, d: unknown, l: unknown, path: strin
     out.push({ kind, name, path: p, expected: renderValue(expected), actual: renderValue(actual), steps: st });
 
   if (EXACT_PATHS[kind].includes(path)) {
-    if (!deepEqual(d, l)) push(path, [...steps, { atomic: true }], d, l);
+    if (!jsonEqual(d, l)) push(path, [...steps, { atomic: true }], d, l);
     return;
   }
   if (Array.isArray(d)) {
@@ -178,7 +164,7 @@ function walk(kind: OwnedKind, name: string, d: unknown, l: unknown, path: strin
     for (const item of d as Record<string, unknown>[]) {
       const id = item[key];
       const p = `${path}[${key}=${String(id)}]`;
-      const match = live.find((x) => isObject(x) && x[key] === id);
+      const match = live.find((x) => isJsonObject(x) && x[key] === id);
       if (match === undefined) push(p, [...steps, { item }], item, undefined);
       // Ownership lookups follow the live item: managedFields keys (e.g. a Service port's
       // port+protocol) describe what is live, which may be an older value than desired.
@@ -186,13 +172,13 @@ function walk(kind: OwnedKind, name: string, d: unknown, l: unknown, path: strin
     }
     return;
   }
-  if (isObject(d)) {
+  if (isJsonObject(d)) {
     if (ATOMIC_MAPS[kind].includes(path)) {
-      const same = isObject(l) && Object.keys(d).length === Object.keys(l).length && Object.keys(d).every((k) => scalarEqual(path, d[k], l[k]));
+      const same = isJsonObject(l) && Object.keys(d).length === Object.keys(l).length && Object.keys(d).every((k) => scalarEqual(path, d[k], l[k]));
       if (!same) push(path, [...steps, { atomic: true }], d, l);
       return;
     }
-    if (!isObject(l)) {
+    if (!isJsonObject(l)) {
       push(path, steps, d, l);
       return;
     }
@@ -286,18 +272,18 @@ export function listsToReplace(kind: OwnedKind, items: readonly DriftFinding[]):
 function childFor(node: Record<string, unknown>, step: Step): Record<string, unknown> | undefined {
   if ('f' in step) {
     const c = node[`f:${step.f}`];
-    return isObject(c) ? c : undefined;
+    return isJsonObject(c) ? c : undefined;
   }
   if ('atomic' in step) return node;
   for (const [k, v] of Object.entries(node)) {
-    if (!k.startsWith('k:') || !isObject(v)) continue;
+    if (!k.startsWith('k:') || !isJsonObject(v)) continue;
     let keyObj: unknown;
     try {
       keyObj = JSON.parse(k.slice(2));
     } catch {
       continue;
     }
-    if (!isObject(keyObj)) continue;
+    if (!isJsonObject(keyObj)) continue;
     const entries = Object.entries(keyObj);
     const matches = entries.filter(([kk, vv]) => step.item[kk] === vv).length;
     const conflicts = entries.some(([kk, vv]) => step.item[kk] !== undefined && step.item[kk] !== vv);
@@ -330,7 +316,7 @@ function ownedLeaves(desired: DesiredObject): Found[] {
       for (const item of d as Record<string, unknown>[]) visit(item, `${path}[${key}=${String(item[key])}]`, [...steps, { item }]);
       return;
     }
-    if (isObject(d)) {
+    if (isJsonObject(d)) {
       if (ATOMIC_MAPS[kind].includes(path)) return void leaf(path, [...steps, { atomic: true }]);
       for (const k of Object.keys(d)) {
         if (d[k] !== undefined) visit(d[k], path === '' ? k : `${path}${keySeg(k)}`, [...steps, { f: k }]);

@@ -21,6 +21,7 @@ import { desiredTokenSecret, tokenSecretName } from '../decisions/desired.ts';
 import { FIELD_MANAGER } from '../decisions/labels.ts';
 import { generateToken, tokenFromSecret } from '../decisions/token.ts';
 import type { ManifestApplier } from '../kube/apply.ts';
+import { Resource, Resources } from '../runtime/resources.ts';
 import { statusCodeOf, type KubeHttp } from '../runtime/kube-http.ts';
 import type { KubeObject } from '../runtime/store.ts';
 
@@ -49,17 +50,17 @@ export async function ensureTokenSecret(deps: TokenSecretDeps, evl: Evl, live: S
   const newToken = deps.newToken ?? generateToken;
   const namespace = evl.metadata.namespace ?? '';
   const name = tokenSecretName(evl);
-  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  const resources = new Resources(deps.http);
   let current = live;
   if (current === undefined) {
     const token = newToken();
     try {
-      const created = await deps.http.json<SecretObject>('POST', path, { query: { fieldManager: FIELD_MANAGER }, body: desiredTokenSecret(evl, token), timeoutMs: 10_000 });
+      const created = await resources.create<SecretObject>(Resource.secrets, namespace, desiredTokenSecret(evl, token), { query: { fieldManager: FIELD_MANAGER } });
       return { token, secret: created, created: true, regenerated: false };
     } catch (error) {
       // 409: it exists (the cache is behind). Use what is there, never overwrite it.
       if (statusCodeOf(error) !== 409) throw new Error(`creating Secret ${namespace}/${name}: ${(error as Error).message}`, { cause: error });
-      current = await deps.http.json<SecretObject>('GET', `${path}/${encodeURIComponent(name)}`, { timeoutMs: 10_000 });
+      current = await resources.get<SecretObject>(Resource.secrets, namespace, name);
     }
   }
   const token = tokenFromSecret(current);

@@ -53,6 +53,7 @@ import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { KubeHttp, statusCodeOf } from './kube-http.ts';
+import { Resource, resourcePath } from './resources.ts';
 import { formatMicroTime } from '../kube/time.ts';
 
 // ---------------------------------------------------------------------------
@@ -134,8 +135,7 @@ export class KubeLeaseLock implements LeaseLock {
   }
 
   #path(withName: boolean): string {
-    const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.#namespace)}/leases`;
-    return withName ? `${base}/${encodeURIComponent(this.#name)}` : base;
+    return resourcePath(Resource.leases, this.#namespace, withName ? this.#name : undefined);
   }
 
   async get(signal: AbortSignal): Promise<LeaseSnapshot | undefined> {

@@ -30,6 +30,7 @@ import { keyOf, watchResource, type KubeObject, type ReadonlyStore, type Resourc
 import { Outcome, type ReconcileOutcome } from './reconcile.ts';
 import { runWorkers } from './worker.ts';
 import { WorkQueue } from './workqueue.ts';
+import { splitKey } from './store.ts';
 import { startEndpoints, type Endpoints, type ReadinessCheck } from './probe-endpoints.ts';
 
 /** A resource the manager watches, by group/version/plural (no namespace: see `namespaces`). */
@@ -261,9 +262,7 @@ export class Manager {
   }
 
   async #reconcileKey(key: string): Promise<ReconcileOutcome> {
-    const slash = key.indexOf('/');
-    const namespace = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const { namespace, name } = splitKey(key);
     const reconcileId = randomBytes(4).toString('hex');
     const log = this.#log.child({ namespace, name, reconcileId });
     try {

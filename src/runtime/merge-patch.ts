@@ -11,27 +11,15 @@
  * patch has no list merge); `undefined` means "no change".
  */
 
+import { isJsonObject, jsonEqual } from '../common/json.ts';
+
 type Json = unknown;
 
-function isObject(v: Json): v is Record<string, Json> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function equal(a: Json, b: Json): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) || Array.isArray(b)) return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => equal(x, b[i]));
-  if (isObject(a) && isObject(b)) {
-    const ak = Object.keys(a).filter((k) => a[k] !== undefined);
-    const bk = Object.keys(b).filter((k) => b[k] !== undefined);
-    return ak.length === bk.length && ak.every((k) => equal(a[k], b[k]));
-  }
-  return false;
-}
 
 /** The merge patch from `from` to `to`, or undefined when they are equal. */
 export function mergePatch(from: Json, to: Json): Json | undefined {
-  if (equal(from, to)) return undefined;
-  if (!isObject(from) || !isObject(to)) return to === undefined ? null : to;
+  if (jsonEqual(from, to)) return undefined;
+  if (!isJsonObject(from) || !isJsonObject(to)) return to === undefined ? null : to;
   const out: Record<string, Json> = {};
   for (const k of Object.keys(from)) {
     if (from[k] !== undefined && to[k] === undefined) out[k] = null;
@@ -46,8 +34,8 @@ export function mergePatch(from: Json, to: Json): Json | undefined {
 
 /** RFC 7386 apply (for tests and as the executable definition of the format). */
 export function applyMergePatch(target: Json, patch: Json): Json {
-  if (!isObject(patch)) return patch;
-  const out: Record<string, Json> = isObject(target) ? { ...target } : {};
+  if (!isJsonObject(patch)) return patch;
+  const out: Record<string, Json> = isJsonObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
     else out[k] = applyMergePatch(out[k], v);

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/logger.ts';
 import { formatMicroTime } from '../kube/time.ts';
 import type { KubeHttp } from './kube-http.ts';
+import { Resource, resourcePath } from './resources.ts';
 
 export interface EventObjectRef {
   apiVersion: string;
@@ -77,7 +78,7 @@ export class EventRecorder {
       if (seen && now.getTime() - seen.lastAt < this.#o.dedupeWindowMs) {
         seen.count += 1;
         seen.lastAt = now.getTime();
-        await this.#o.http.json('PATCH', `/apis/events.k8s.io/v1/namespaces/${seen.namespace}/events/${seen.name}`, {
+        await this.#o.http.json('PATCH', resourcePath(Resource.events, seen.namespace, seen.name), {
           contentType: 'application/merge-patch+json',
           body: { series: { count: seen.count, lastObservedTime: formatMicroTime(now) } },
         });
@@ -85,7 +86,7 @@ export class EventRecorder {
         return;
       }
       const name = `${target.name}.${randomBytes(8).toString('hex')}`;
-      await this.#o.http.json('POST', `/apis/events.k8s.io/v1/namespaces/${target.namespace}/events`, {
+      await this.#o.http.json('POST', resourcePath(Resource.events, target.namespace), {
         body: {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',

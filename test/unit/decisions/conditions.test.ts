@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../../src/api/eventlog.ts';
-import { formatTime, getCondition, isTrue, kstatus, setCondition } from '../../../src/decisions/conditions.ts';
+import { formatTime } from '../../../src/kube/time.ts';
+import { getCondition, isTrue, kstatus, setCondition } from '../../../src/decisions/conditions.ts';
 import { NOW, at } from './fixtures.ts';
 
 describe('formatTime', () => {

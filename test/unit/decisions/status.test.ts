@@ -1,3 +1,4 @@
+import { jsonEqual } from '../../../src/common/json.ts';
 import { describe, expect, it } from 'vitest';
 import { EventLogStatusSchema, type EventLog, type EventLogStatus } from '../../../src/api/eventlog.ts';
 import { kstatus } from '../../../src/decisions/conditions.ts';
@@ -7,7 +8,6 @@ import type { ServerStatus } from '../../../src/decisions/server-status.ts';
 import {
   computeStatus,
   countersRefreshDueIn,
-  deepEqual,
   pollTimeoutTolerated,
   statusChanged,
   type StatusInput,
@@ -426,10 +426,10 @@ describe('computeStatus: drift', () => {
   });
 });
 
-describe('statusChanged / deepEqual', () => {
+describe('statusChanged / jsonEqual', () => {
   it('ignores key order and undefined keys, nothing else', () => {
-    expect(deepEqual({ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1, d: undefined })).toBe(true);
-    expect(deepEqual({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
+    expect(jsonEqual({ a: 1, b: [1, { c: 2 }] }, { b: [1, { c: 2 }], a: 1, d: undefined })).toBe(true);
+    expect(jsonEqual({ a: [1, 2] }, { a: [2, 1] })).toBe(false);
     expect(statusChanged(undefined, {})).toBe(false);
     expect(statusChanged({ phase: 'Ready' }, { phase: 'Degraded' })).toBe(true);
   });
