@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export const defaultImages: readonly string[] = ['eventlog:dev'];
 
-/** Where the entry points live: `src/*.ts` when running from source, `dist/*.js` when built. */
-const here = dirname(fileURLToPath(import.meta.url));
+/** The shipped entry points (src/bin, src/cli.ts) this dev tool runs: ../../src from dev/agent/. */
+const here = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 const entryExt = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 export interface ProgramPaths {
@@ -24,8 +24,8 @@ export interface ProgramPaths {
 
 export const defaultPrograms: ProgramPaths = {
   node: process.execPath,
-  server: resolve(here, '..', 'bin', `eventlog-server${entryExt}`),
-  cli: resolve(here, '..', `cli${entryExt}`),
+  server: resolve(here, 'bin', `eventlog-server${entryExt}`),
+  cli: resolve(here, `cli${entryExt}`),
 };
 
 /** The repository part of an image reference: no tag, no digest ("reg:5000/a/eventlog:1" -> "reg:5000/a/eventlog"). */
