@@ -192,6 +192,7 @@ export const PRINTER_COLUMNS: PrinterColumn[] = [
   { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status', description: 'Whether the log accepts and serves events.' },
   { name: 'Reason', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].reason', description: 'Reason of the Ready condition.' },
   { name: 'Storage', type: 'string', jsonPath: '.spec.storage.size', description: 'Requested size of the log volume.' },
+  { name: 'Used', type: 'integer', jsonPath: '.status.storage.usedPercent', description: 'Percent of the log file system in use.' },
   { name: 'Records', type: 'integer', jsonPath: '.status.log.records', description: 'Records in the log.' },
   { name: 'Drift', type: 'string', jsonPath: '.status.conditions[?(@.type=="Drifted")].status', description: 'Whether owned objects differ from the spec.' },
   { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary.', priority: 1 },

@@ -32,15 +32,15 @@ import { z } from 'zod';
 import { compareQuantities } from '../kube/quantity.ts';
 import { API_VERSION, ConditionType, KIND } from './vocabulary.ts';
 import { DNS1035_LABEL, MAX_NAME_LENGTH, celString, type CelRule } from './schema-helpers.ts';
-import { AffinitySchema, ClientsSchema, EventLogSpecSchema, LabelSelectorSchema, PodTemplateSchema, ResourcesSchema, StorageSpecSchema, TolerationSchema } from './spec.ts';
-import { ConditionSchema, CorruptionSchema, DriftItemSchema, DriftStatusSchema, EventLogStatusSchema, LogStatsSchema, PodStatusSchema, RecoveryHistoryEntrySchema, RecoveryStatusSchema, RepairSchema, StorageStatusSchema } from './status-schema.ts';
+import { AffinitySchema, ClientsSchema, EventLogSpecSchema, LabelSelectorSchema, PodTemplateSchema, ResourcesSchema, StorageSpecSchema, TolerationSchema, AutoGrowSchema, RetentionSchema } from './spec.ts';
+import { ConditionSchema, CorruptionSchema, DriftItemSchema, DriftStatusSchema, EventLogStatusSchema, LogStatsSchema, PodStatusSchema, RecoveryHistoryEntrySchema, RecoveryStatusSchema, RepairSchema, StorageStatusSchema, StorageGrowthSchema } from './status-schema.ts';
 
 export { GROUP, VERSION, API_VERSION, KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAMES, CATEGORIES, CRD_NAME, FINALIZER, APPROVE_REPAIR_ANNOTATION, RESERVED_PREFIX, RetentionPolicy, Durability, DriftPolicy, RecoveryOutcome, Phase, ConditionStatus, ConditionType, ReadyReason, ReconcilingReason, StalledReason, RecoveredReason, DriftedReason, ConditionReasons } from './vocabulary.ts';
 export type { ConditionReason } from './vocabulary.ts';
 export { celString, QUALIFIED_NAME, DNS1035_LABEL, MAX_NAME_LENGTH } from './schema-helpers.ts';
 export type { CelRule } from './schema-helpers.ts';
-export { StorageSpecSchema, ResourcesSchema, TolerationSchema, AffinitySchema, PodTemplateSchema, LabelSelectorRequirementSchema, LabelSelectorSchema, ClientsSchema, EventLogSpecSchema } from './spec.ts';
-export { ConditionSchema, CorruptionSchema, RecoveryHistoryEntrySchema, RepairSchema, MAX_RECOVERY_HISTORY, MAX_DRIFT_ITEMS, RecoveryStatusSchema, DriftItemSchema, DriftStatusSchema, PodStatusSchema, StorageStatusSchema, LogStatsSchema, EventLogStatusSchema } from './status-schema.ts';
+export { StorageSpecSchema, ResourcesSchema, TolerationSchema, AffinitySchema, PodTemplateSchema, LabelSelectorRequirementSchema, LabelSelectorSchema, ClientsSchema, EventLogSpecSchema, AutoGrowSchema, RetentionSchema, DURATION_PATTERN, INCREMENT_PERCENT } from './spec.ts';
+export { ConditionSchema, CorruptionSchema, RecoveryHistoryEntrySchema, RepairSchema, MAX_RECOVERY_HISTORY, MAX_DRIFT_ITEMS, RecoveryStatusSchema, DriftItemSchema, DriftStatusSchema, PodStatusSchema, StorageStatusSchema, LogStatsSchema, EventLogStatusSchema, StorageGrowthSchema, MAX_GROWTH_HISTORY } from './status-schema.ts';
 
 // ---------------------------------------------------------------------------
 // The whole object
@@ -86,6 +86,9 @@ export type EventLogSpecInput = z.input<typeof EventLogSpecSchema>;
 /** Spec after parsing: defaults applied, quantities as strings. */
 export type EventLogSpec = z.output<typeof EventLogSpecSchema>;
 export type StorageSpec = z.output<typeof StorageSpecSchema>;
+export type AutoGrow = z.output<typeof AutoGrowSchema>;
+export type Retention = z.output<typeof RetentionSchema>;
+export type StorageGrowth = z.output<typeof StorageGrowthSchema>;
 export type Resources = z.output<typeof ResourcesSchema>;
 export type PodTemplate = z.output<typeof PodTemplateSchema>;
 export type Toleration = z.output<typeof TolerationSchema>;

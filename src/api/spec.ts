@@ -2,11 +2,44 @@
 import { z } from 'zod';
 import { compareQuantities, isQuantity } from '../kube/quantity.ts';
 import { DriftPolicy, Durability, RetentionPolicy } from './vocabulary.ts';
-import { checkKeys, dnsSubdomain, labelMap, noReservedKeys, quantity, type CelRule } from './schema-helpers.ts';
+import { celString, checkKeys, dnsSubdomain, labelMap, noReservedKeys, quantity, type CelRule } from './schema-helpers.ts';
 
 // ---------------------------------------------------------------------------
 // Spec
 // ---------------------------------------------------------------------------
+
+/** A percentage of the current capacity ("50%") or a quantity ("1Gi"). */
+export const INCREMENT_PERCENT = /^[1-9][0-9]{0,2}%$/;
+const INCREMENT_MESSAGE = 'storage.autoGrow.increment must be a percentage of the current capacity such as "50%" (1-999) or a positive quantity such as "1Gi"';
+
+export const AutoGrowSchema = z
+  .object({
+    usedPercent: z
+      .int()
+      .min(50)
+      .max(99)
+      .default(80)
+      .describe('Grow the PVC when the log\'s filesystem is at least this full (percent of its size, 50-99). Default 80.'),
+    increment: z
+      .string()
+      .max(64)
+      .default('50%')
+      .refine((v) => INCREMENT_PERCENT.test(v) || (isQuantity(v) && compareQuantities(v, '0') > 0), { message: INCREMENT_MESSAGE })
+      .meta({
+        description: 'How much to grow each time: a percentage of the current capacity ("50%", default) or a quantity ("1Gi"). Rounded up to a whole MiB.',
+        'x-kubernetes-validations': [
+          { rule: `self.matches(${celString(INCREMENT_PERCENT.source)}) || (isQuantity(self) && quantity(self).isGreaterThan(quantity('0')))`, message: INCREMENT_MESSAGE },
+        ] satisfies CelRule[],
+      }),
+    maxSize: quantity('The PVC is never grown beyond this (required). A full log at maxSize is Stalled=True/StorageFull.', {
+      positive: 'storage.autoGrow.maxSize must be greater than zero',
+    }),
+  })
+  .describe(
+    'Grow the PVC automatically as the log fills (the StorageClass must allow volume expansion). The operator changes the PVC only; spec.storage.size stays what you wrote (a PVC larger than it is not drift). Each growth is recorded in status.storage.growth and an Event.',
+  );
+
+const MAX_SIZE_MESSAGE = 'storage.autoGrow.maxSize must be at least storage.size';
 
 export const StorageSpecSchema = z
   .object({
@@ -32,6 +65,19 @@ export const StorageSpecSchema = z
       .enum([RetentionPolicy.Retain, RetentionPolicy.Delete])
       .default(RetentionPolicy.Retain)
       .describe('What happens to the PVC (and the data) when the EventLog is deleted: Retain keeps it (owner reference removed), Delete lets it be garbage-collected.'),
+    autoGrow: AutoGrowSchema.optional(),
+    restartPodForResize: z
+      .boolean()
+      .default(false)
+      .describe(
+        'When a volume expansion waits for the file system (PVC condition FileSystemResizePending: the driver can only resize offline), allow the operator to delete the log pod once so the resize completes before it starts again. Default false: the operator reports Reconciling=True/FileSystemResizePending and waits for you.',
+      ),
+  })
+  .superRefine((st, ctx) => {
+    const max = st.autoGrow?.maxSize;
+    if (max !== undefined && isQuantity(max) && isQuantity(st.size) && compareQuantities(max, st.size) < 0) {
+      ctx.addIssue({ code: 'custom', path: ['autoGrow', 'maxSize'], message: MAX_SIZE_MESSAGE });
+    }
   })
   .meta({
     description: 'The persistent volume that holds the log.',
@@ -41,8 +87,32 @@ export const StorageSpecSchema = z
         message: 'storage.storageClassName is immutable: it cannot be added, changed or removed after creation',
         fieldPath: '.storageClassName',
       },
+      {
+        rule: '!has(self.autoGrow) || !isQuantity(string(self.size)) || !isQuantity(string(self.autoGrow.maxSize)) || quantity(string(self.autoGrow.maxSize)).compareTo(quantity(string(self.size))) >= 0',
+        message: MAX_SIZE_MESSAGE,
+        fieldPath: '.autoGrow.maxSize',
+      },
     ] satisfies CelRule[],
   });
+
+/** Go-style durations ("168h", "90m", "45s") plus days ("7d"). */
+export const DURATION_PATTERN = /^([0-9]+(\.[0-9]+)?(d|h|m|s))+$/;
+
+export const RetentionSchema = z
+  .object({
+    maxAge: z
+      .string()
+      .max(32)
+      .regex(DURATION_PATTERN, { message: 'retention.maxAge must be a duration such as "168h", "7d" or "90m"' })
+      .optional()
+      .describe('Delete whole sealed segments whose newest event is older than this ("168h", "7d"). Readers behind the first kept sequence get 410 Gone.'),
+    maxBytes: quantity('Keep the log under about this many bytes by deleting the oldest whole sealed segments ("10Gi").', {
+      positive: 'retention.maxBytes must be greater than zero',
+    }).optional(),
+  })
+  .describe(
+    'Retention: the log server deletes whole sealed segments, oldest first, never the segment being written, never an event newer than the limits allow. Without it the log only grows (see storage.autoGrow).',
+  );
 
 export const ResourceListSchema = z
   .object({
@@ -165,6 +235,7 @@ export const ClientsSchema = z
 export const EventLogSpecSchema = z
   .object({
     storage: StorageSpecSchema,
+    retention: RetentionSchema.optional(),
     durability: z
       .enum([Durability.Fsync, Durability.Interval, Durability.None])
       .default(Durability.Fsync)

@@ -125,22 +125,49 @@ export const PodStatusSchema = z
   })
   .describe('The log pod.');
 
+export const MAX_GROWTH_HISTORY = 10;
+
+export const StorageGrowthSchema = z
+  .object({
+    from: z.string().max(64).describe('PVC request before.'),
+    to: z.string().max(64).describe('PVC request after.'),
+    at: Time.describe('When the operator asked for it.'),
+    reason: z.string().max(512).describe('Why (the usage that triggered it).'),
+  })
+  .describe('One automatic growth of the PVC.');
+
 export const StorageStatusSchema = z
   .object({
     pvcName: z.string().max(253).optional().describe('Name of the PVC.'),
     storageClassName: z.string().max(253).optional().describe('StorageClass the PVC uses.'),
     phase: z.string().max(32).optional().describe('PVC phase (Pending, Bound, Lost).'),
-    requested: z.string().max(64).optional().describe('Size requested on the PVC.'),
+    requested: z.string().max(64).optional().describe('Size requested on the PVC (may exceed spec.storage.size after auto-grow or a manual expansion: that is not drift).'),
     capacity: z.string().max(64).optional().describe('Actual capacity of the bound volume.'),
-    resizing: z.boolean().optional().describe('Whether an expansion to spec.storage.size is in progress.'),
+    resizing: z.boolean().optional().describe('Whether a volume expansion is in progress (the PVC asks for more than it has).'),
+    resizeStatus: z
+      .string()
+      .max(64)
+      .optional()
+      .describe('While expanding: Resizing (the volume is being grown) or FileSystemResizePending (waiting for the file system; see spec.storage.restartPodForResize).'),
+    filesystemBytes: int64().optional().describe('Size of the log\'s file system as the server sees it (statfs).'),
+    usedBytes: int64().optional().describe('Bytes used on that file system.'),
+    availableBytes: int64().optional().describe('Bytes still available to the log server.'),
+    usedPercent: z.int().min(0).max(100).optional().describe('usedBytes as a percentage of filesystemBytes.'),
+    reserveBytes: int64().optional().describe('Free space the server keeps: appends that would go below it are refused (507, Ready=False/StorageFull).'),
+    nearlyFull: z.boolean().optional().describe('usedPercent reached the operator\'s warning threshold (--storage-warning-percent; off again 5 points below it).'),
+    projectedFullAt: Time.optional().describe('While the log grows: when it will be full at the growth rate observed recently (absent when it does not grow).'),
+    growth: z.array(StorageGrowthSchema).max(MAX_GROWTH_HISTORY).optional().describe('Automatic growths (spec.storage.autoGrow), newest first.'),
+    updatedAt: Time.optional().describe('When the usage figures were read (refreshed at a bounded rate).'),
   })
-  .describe('The PVC that holds the log.');
+  .describe('The PVC that holds the log, and how full it is.');
 
 export const LogStatsSchema = z
   .object({
     records: int64().optional().describe('Records in the log.'),
     bytes: int64().optional().describe('Bytes the log occupies on disk.'),
     lastSequence: int64().optional().describe('Sequence number of the last record.'),
+    firstSequence: int64().optional().describe('First sequence still kept (retention removes older segments; readers behind it get 410 Gone).'),
+    removedBytes: int64().optional().describe('Bytes retention has removed since the server started.'),
     updatedAt: Time.optional().describe('When these figures were read (refreshed at a bounded rate).'),
   })
   .describe('Log statistics reported by the server.');

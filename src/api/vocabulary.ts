@@ -111,6 +111,8 @@ export const ReadyReason = {
   CorruptionDetected: 'CorruptionDetected',
   /** False: spec.storage.storageClassName names a StorageClass that does not exist. */
   StorageClassNotFound: 'StorageClassNotFound',
+  /** False: the volume is full: appends are refused (507) while reads are served; see status.storage. */
+  StorageFull: 'StorageFull',
   /** False: the log may serve events, but the current spec is still being rolled out (see Reconciling). */
   Progressing: 'Progressing',
   /** False: the log may serve events, but the current spec cannot be applied without a human (see Stalled). */
@@ -123,8 +125,10 @@ export const ReconcilingReason = {
   Provisioning: 'Provisioning',
   /** True: waiting for the PVC to bind or the pod to become ready. */
   Progressing: 'Progressing',
-  /** True: the PVC is being expanded to the new spec.storage.size. */
+  /** True: the PVC is being expanded (a larger spec.storage.size, or spec.storage.autoGrow). */
   ResizingStorage: 'ResizingStorage',
+  /** True: the volume was expanded and waits for its file system to be resized (see spec.storage.restartPodForResize). */
+  FileSystemResizePending: 'FileSystemResizePending',
   /** True: the pod was deleted or failed and is being recreated on the same PVC. */
   RecreatingPod: 'RecreatingPod',
   /** True: a previous PVC is still terminating; waiting for it instead of racing it. */
@@ -149,6 +153,8 @@ export const StalledReason = {
   StorageClassNotFound: 'StorageClassNotFound',
   /** True: the PVC cannot be expanded (its StorageClass does not allow expansion). */
   StorageNotExpandable: 'StorageNotExpandable',
+  /** True: the volume is full and nothing automatic can fix it (no autoGrow, maxSize reached, or expansion not allowed). */
+  StorageFull: 'StorageFull',
   /** True: the bound volume is lost (PVC phase Lost). */
   StorageLost: 'StorageLost',
   /** True: the log has interior corruption; repair needs the approve-repair annotation. */

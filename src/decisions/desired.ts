@@ -41,6 +41,7 @@ import { createHash } from 'node:crypto';
 import { API_VERSION, Durability, KIND, type EventLog } from '../api/eventlog.ts';
 import { Component, TOKEN_HASH_ANNOTATION, commonLabels, podAnnotations, podLabels, selectorLabels } from './labels.ts';
 import { TOKEN_KEY } from './token.ts';
+import { desiredRequest } from './storage.ts';
 
 /** Operator configuration the builders need. */
 export interface DesiredOptions {
@@ -58,6 +59,12 @@ export interface DesiredOptions {
   tokenHash?: string;
   /** Namespace the operator runs in: its pods may reach every log server. */
   operatorNamespace?: string;
+  /**
+   * The live PVC's request. The desired request is the larger of it and
+   * spec.storage.size (storage.ts `desiredRequest`): a PVC grown by auto-grow or by a
+   * person is never shrunk and is not drift.
+   */
+  pvcRequest?: string;
   /** Pod grace period. Default 30 (the server needs at most 20 s to shut down cleanly). */
   terminationGracePeriodSeconds?: number;
 }
@@ -195,10 +202,10 @@ function meta(evl: Evl, name: string, labels: Record<string, string>): ApplyMeta
   return { name, namespace: namespaceOf(evl), labels, ownerReferences: [ownerReference(evl)] };
 }
 
-export function desiredPvc(evl: Evl, _opts?: DesiredOptions): PvcApply {
+export function desiredPvc(evl: Evl, opts?: Pick<DesiredOptions, 'pvcRequest'>): PvcApply {
   const spec: PvcApply['spec'] = {
     accessModes: ['ReadWriteOnce'],
-    resources: { requests: { storage: evl.spec.storage.size } },
+    resources: { requests: { storage: desiredRequest(evl.spec.storage.size, opts?.pvcRequest) } },
   };
   if (evl.spec.storage.storageClassName !== undefined) spec.storageClassName = evl.spec.storage.storageClassName;
   return { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: meta(evl, pvcName(evl), commonLabels(evl, Component.Storage)), spec };
@@ -244,6 +251,9 @@ export function desiredPodSpec(evl: Evl, opts: DesiredOptions): JsonObject {
   // A file from a secret volume rather than env (secretKeyRef): not in the process
   // environment (inherited by children, dumped by crash reporters), and mode 0440.
   if (auth) args.push('--auth-token-file', `${TOKEN_MOUNT_PATH}/${TOKEN_KEY}`);
+  // Retention runs inside the server (it owns the segments); the spec is passed as is.
+  if (evl.spec.retention?.maxAge !== undefined) args.push('--retention-max-age', evl.spec.retention.maxAge);
+  if (evl.spec.retention?.maxBytes !== undefined) args.push('--retention-max-bytes', evl.spec.retention.maxBytes);
   const volumeMounts: Json[] = [{ name: DATA_VOLUME_NAME, mountPath: mount }];
   if (auth) volumeMounts.push({ name: TOKEN_VOLUME_NAME, mountPath: TOKEN_MOUNT_PATH, readOnly: true });
   const container: JsonObject = {

@@ -16,10 +16,14 @@
  *   | Stalled becomes True, or its reason changes | Warning | `Stalled` |
  *   | Stalled True -> False | Normal | `Unstalled` |
  *   | repair result changes to Succeeded / Failed | Normal / Warning | `Repaired` / `RepairFailed` |
+ *   | status.storage.nearlyFull turns on | Warning | `StorageNearlyFull` |
+ *   | Ready's reason becomes StorageFull (also from another False reason) | Warning | `StorageFull` |
+ *   | a new entry in status.storage.growth reaches its size (capacity >= to) | Normal | `StorageGrown` |
  * - Notes are at most 1024 characters (the events.k8s.io limit).
  */
 import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
 import type { EventSpec } from '../runtime/recorder.ts';
+import { compareQuantities, isQuantity } from '../kube/quantity.ts';
 import { getCondition } from './conditions.ts';
 
 /** What `EventRecorder.record` takes (type, reason, note, action). */
@@ -40,6 +44,9 @@ export const EVENT_ACTIONS: Record<string, string> = {
   DriftCorrected: 'CorrectDrift',
   Repaired: 'Repair',
   RepairFailed: 'Repair',
+  StorageNearlyFull: 'ObserveStorage',
+  StorageFull: 'ObserveStorage',
+  StorageGrown: 'GrowStorage',
 };
 
 function ev(type: EventToRecord['type'], reason: string, note: string): EventToRecord {
@@ -114,6 +121,18 @@ export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatu
     out.push(ev('Warning', 'Stalled', `${newStalled.reason}: ${newStalled.message}`));
   } else if (oldStalled?.status === ConditionStatus.True && newStalled && newStalled.status !== ConditionStatus.True) {
     out.push(ev('Normal', 'Unstalled', `no longer stalled (was ${oldStalled.reason})`));
+  }
+
+  if (newStatus.storage?.nearlyFull && !oldStatus?.storage?.nearlyFull) {
+    const s = newStatus.storage;
+    out.push(ev('Warning', 'StorageNearlyFull', `the log's volume is ${s.usedPercent ?? '?'}% used (${s.availableBytes ?? '?'} bytes available of ${s.filesystemBytes ?? '?'})${s.projectedFullAt ? `; at the current rate it is full at ${s.projectedFullAt}` : ''}`));
+  }
+  if (newReady?.reason === 'StorageFull' && oldReady?.reason !== 'StorageFull') out.push(ev('Warning', 'StorageFull', newReady.message));
+  const grown = newStatus.storage?.growth?.[0];
+  const capacity = newStatus.storage?.capacity;
+  const oldCapacity = oldStatus?.storage?.capacity;
+  if (grown && capacity !== undefined && capacity !== oldCapacity && isQuantity(capacity) && isQuantity(grown.to) && compareQuantities(capacity, grown.to) >= 0) {
+    out.push(ev('Normal', 'StorageGrown', `PersistentVolumeClaim ${newStatus.storage?.pvcName} now has ${capacity} (was ${grown.from}; ${grown.reason})`));
   }
 
   const key = (i: { kind: string; name: string; path: string }) => `${i.kind}\u0000${i.name}\u0000${i.path}`;

@@ -37,7 +37,29 @@ export const ServerRecoverySchema = z.object({
     .optional(),
 });
 
-export const ServerStateSchema = z.enum(['recovering', 'ready', 'corrupt', 'failed']);
+export const ServerStateSchema = z.enum(['recovering', 'ready', 'full', 'corrupt', 'failed']);
+
+/** The server's file system and reserve (statfs of the data directory). */
+export const ServerStorageSchema = z.object({
+  filesystemBytes: count(),
+  freeBytes: count(),
+  usedBytes: count(),
+  reserveBytes: count(),
+  logBytes: count().optional(),
+  sideFileBytes: count().optional(),
+  appendsRefused: count().optional(),
+});
+
+/** What retention keeps and has removed. */
+export const ServerRetentionSchema = z.object({
+  maxAgeSeconds: count().nullable().optional(),
+  maxBytes: count().nullable().optional(),
+  firstSequence: count(),
+  removedSegments: count().optional(),
+  removedEvents: count().optional(),
+  removedBytes: count().optional(),
+  lastRemovedAt: z.string().nullable().optional(),
+});
 
 export const ServerStatusSchema = z.object({
   state: ServerStateSchema,
@@ -53,6 +75,8 @@ export const ServerStatusSchema = z.object({
     segments: count().optional(),
     diskBytes: count().optional(),
   }),
+  storage: ServerStorageSchema.optional(),
+  retention: ServerRetentionSchema.optional(),
   repair: z
     .object({
       corruptionId: z.string(),

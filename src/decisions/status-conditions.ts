@@ -74,8 +74,30 @@ export function health(input: StatusInput, f: Facts): Decided {
     return { status: F, reason: ReadyReason.Recovering, message: st.recovery ? 'the log server is running a repair' : `the log server is running start-up recovery (boot ${st.bootId})` };
   }
   if (st.state === 'failed') return { status: F, reason: ReadyReason.WritesRefused, message: 'a storage write or fsync failed; the server refuses writes and is restarting to recover' };
+  if (f.full) return { status: F, reason: ReadyReason.StorageFull, message: `the volume is full (${usageText(f)}): appends are refused with 507 while reads are served; ${fullOutlook(f)}` };
   if (!f.podReady) return { status: F, reason: ReadyReason.PodNotReady, message: `pod ${pn} is not Ready yet (readiness probe)` };
   return { status: T, reason: ReadyReason.LogAvailable, message: 'the log server is recovered and accepts appends' };
+}
+
+const FULL_REMEDY = 'free space with spec.retention, grow the PVC (kubectl patch pvc, or spec.storage.size / spec.storage.autoGrow), or delete events you no longer need';
+
+function usageText(f: Facts): string {
+  const u = f.usage;
+  return u ? `${u.usedPercent}% used, ${u.availableBytes} bytes available, reserve ${u.reserveBytes ?? 0}` : 'no usage figures';
+}
+
+/** What happens next to a full log. */
+function fullOutlook(f: Facts): string {
+  switch (f.growth.kind) {
+    case 'grow':
+      return `growing the PVC from ${f.growth.from} to ${f.growth.to}`;
+    case 'inProgress':
+      return f.growth.state === 'FileSystemResizePending' ? 'the PVC was expanded; its file system waits for a resize' : 'the PVC is being expanded';
+    case 'blocked':
+      return `it cannot grow automatically: ${f.growth.message}`;
+    case 'none':
+      return 'appends resume by themselves when space comes back';
+  }
 }
 
 export function stalled(input: StatusInput, f: Facts): Decided {
@@ -91,6 +113,9 @@ export function stalled(input: StatusInput, f: Facts): Decided {
   if (f.pvcPhase === 'Lost') return { status: T, reason: StalledReason.StorageLost, message: `the volume of PersistentVolumeClaim ${pvcName(input.evl)} is lost; restore it or recreate the EventLog` };
   if (f.resizeBlocked) {
     return { status: T, reason: StalledReason.StorageNotExpandable, message: `storage.size ${input.evl.spec.storage.size} needs a volume expansion, but StorageClass ${cls} does not allow it (allowVolumeExpansion)` };
+  }
+  if (f.full && f.growth.kind === 'blocked') {
+    return { status: T, reason: StalledReason.StorageFull, message: `the volume is full (${usageText(f)}) and cannot grow automatically: ${f.growth.message}; ${FULL_REMEDY}` };
   }
   if (f.corruption && !f.repairPending) {
     const c = f.corruption;
@@ -128,7 +153,13 @@ export function reconciling(input: StatusInput, f: Facts, stall: Decided, h: Dec
   if (f.podTerminating) return { status: T, reason: ReconcilingReason.RecreatingPod, message: `pod ${podName(input.evl)} is being deleted; it will be recreated on the same volume` };
   if (input.drift?.outcome === 'correcting') return { status: T, reason: ReconcilingReason.CorrectingDrift, message: 'putting drifted fields back' };
   if (f.rolloutPending) return { status: T, reason: ReconcilingReason.Progressing, message: `rolling out pod ${podName(input.evl)} for the current spec` };
+  if (f.resize === 'FileSystemResizePending') {
+    const how = input.evl.spec.storage.restartPodForResize ? 'the operator restarts the pod once so the resize completes' : 'restart the pod (delete it) or set spec.storage.restartPodForResize: true to let the operator do it';
+    return { status: T, reason: ReconcilingReason.FileSystemResizePending, message: `PersistentVolumeClaim ${pvcName(input.evl)} was expanded to ${input.pvc?.spec?.resources?.requests?.storage}; its file system waits for an offline resize: ${how}` };
+  }
   if (f.resizeWanted) return { status: T, reason: ReconcilingReason.ResizingStorage, message: `expanding PersistentVolumeClaim ${pvcName(input.evl)} to ${input.evl.spec.storage.size}` };
+  if (f.resize === 'Resizing') return { status: T, reason: ReconcilingReason.ResizingStorage, message: `expanding PersistentVolumeClaim ${pvcName(input.evl)} from ${input.pvc?.status?.capacity?.storage} to ${input.pvc?.spec?.resources?.requests?.storage}` };
+  if (f.growth.kind === 'grow') return { status: T, reason: ReconcilingReason.ResizingStorage, message: `growing PersistentVolumeClaim ${pvcName(input.evl)} from ${f.growth.from} to ${f.growth.to} (${f.growth.reason})` };
   if (f.repairPending) return { status: T, reason: ReconcilingReason.Progressing, message: `repairing corruption ${f.corruption?.id} as approved` };
   if (h.status !== T) return { status: T, reason: ReconcilingReason.Progressing, message: `waiting for the log: ${h.reason}` };
   if ((input.drift?.items.length ?? 0) > 0 && input.drift?.outcome !== 'corrected') {

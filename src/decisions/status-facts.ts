@@ -10,6 +10,7 @@ import { getCondition } from './conditions.ts';
 import { CONTAINER_NAME } from './desired.ts';
 import { SPEC_HASH_ANNOTATION } from './labels.ts';
 import { parseTerminationMessage, type ServerRecovery } from './server-status.ts';
+import { planGrowth, resizeState, storageUsage, type GrowthPlan, type ResizeState, type StorageUsage } from './storage.ts';
 import { type Time, type ContainerStateTerminated, type LiveContainerStatus, type StatusInput, isPodReady } from './status-input.ts';
 
 // ---------------------------------------------------------------------------
@@ -61,6 +62,13 @@ export interface Facts {
   classMissing: boolean;
   resizeWanted: boolean;
   resizeBlocked: boolean;
+  /** The server refuses appends for space (state `full`). */
+  full: boolean;
+  usage: StorageUsage | undefined;
+  /** An expansion of the PVC in progress, and what it waits for. */
+  resize: ResizeState | undefined;
+  /** What auto-grow would do now (blocked: why a full log cannot be fixed automatically). */
+  growth: GrowthPlan;
   // pod
   podTerminating: boolean;
   podReady: boolean;
@@ -114,6 +122,7 @@ export function facts(input: StatusInput): Facts {
         ? old?.recovery?.corruption
         : undefined;
   const repair = input.repair ?? old?.recovery?.repair;
+  const usage = storageUsage(server?.ok ? server.status : undefined);
   const repairPending = corruption !== undefined && repair?.result === 'Pending' && repair.corruptionId === corruption.id;
 
   return {
@@ -126,6 +135,10 @@ export function facts(input: StatusInput): Facts {
     classMissing: input.storageClass?.found === false,
     resizeWanted,
     resizeBlocked: resizeWanted && input.storageClass?.allowVolumeExpansion === false,
+    full: serverState === 'full',
+    usage,
+    resize: resizeState(pvc),
+    growth: planGrowth({ evl, pvc, usage, full: serverState === 'full', allowVolumeExpansion: input.storageClass?.allowVolumeExpansion }),
     podTerminating: pod?.metadata.deletionTimestamp !== undefined,
     podReady: isPodReady(pod),
     container,

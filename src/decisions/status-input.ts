@@ -3,7 +3,8 @@
  * informer caches), the drift the reconciler found, the server's observation, options.
  */
 import type { DriftFinding } from './drift.ts';
-import { ConditionType, type EventLog, type Repair } from '../api/eventlog.ts';
+import { ConditionType, type EventLog, type Repair, type StorageGrowth } from '../api/eventlog.ts';
+import type { UsageSample } from './storage.ts';
 import { getCondition } from './conditions.ts';
 import { PollError, type ServerObservation } from './server-status.ts';
 
@@ -89,6 +90,8 @@ export interface StatusOptions {
    * one slow answer on a busy node is not an outage; a refused connection always counts.
    */
   pollTimeoutsTolerated?: number;
+  /** Used percent at which status.storage.nearlyFull turns on (a Warning Event). Default 85. */
+  storageWarningPercent?: number;
 }
 
 export interface StatusInput {
@@ -110,6 +113,10 @@ export interface StatusInput {
   specError?: string;
   /** The repair record when the reconciler approved/ran one in this pass. */
   repair?: Repair;
+  /** Recent usage samples of this EventLog (oldest first), for the projected time to full. */
+  usageSamples?: readonly UsageSample[];
+  /** The PVC growth the reconciler asked for in this pass (spec.storage.autoGrow). */
+  growth?: StorageGrowth;
   /** Token Secret clients need, when the server is configured with one. */
   tokenSecret?: { name: string; key: string };
   now: Date;

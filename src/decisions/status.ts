@@ -29,8 +29,10 @@
  * `classifyDifferences`: a spec change is a rollout, not drift; a missing object is
  * drift only if it existed before) and what it did about them (`drift.outcome`).
  */
-import { ConditionType, MAX_DRIFT_ITEMS, MAX_RECOVERY_HISTORY, Phase, ReadyReason, RecoveredReason, type Condition, type DriftItem, type DriftStatus, type EventLogStatus, type LogStats, type PodStatus, type RecoveryHistoryEntry, type RecoveryStatus, type StorageStatus } from '../api/eventlog.ts';
+import { ConditionType, MAX_DRIFT_ITEMS, MAX_GROWTH_HISTORY, MAX_RECOVERY_HISTORY, Phase, ReadyReason, RecoveredReason, type Condition, type DriftItem, type DriftStatus, type EventLogStatus, type LogStats, type PodStatus, type RecoveryHistoryEntry, type RecoveryStatus, type StorageStatus } from '../api/eventlog.ts';
+import { jsonEqual } from '../common/json.ts';
 import { formatTime } from '../kube/time.ts';
+import { DEFAULT_WARN_PERCENT, nearlyFull, projectFullAt } from './storage.ts';
 import { getCondition, setCondition } from './conditions.ts';
 import { endpointUrl, podName, pvcName } from './desired.ts';
 import { type StatusInput, DEFAULT_COUNTERS_MIN_INTERVAL_MS } from './status-input.ts';
@@ -138,17 +140,41 @@ function podStatus(input: StatusInput, f: Facts): PodStatus {
   };
 }
 
+/** status.storage without the usage figures (those are counters: see `counters`). */
 function storageStatus(input: StatusInput, f: Facts): StorageStatus {
   const pvc = input.pvc;
-  if (!pvc) return { pvcName: pvcName(input.evl) };
-  return {
-    pvcName: pvc.metadata.name,
-    storageClassName: pvc.spec?.storageClassName,
-    phase: pvc.status?.phase,
-    requested: pvc.spec?.resources?.requests?.storage,
-    capacity: pvc.status?.capacity?.storage,
-    resizing: f.resizeWanted,
-  };
+  const old = input.evl.status?.storage;
+  const growth = input.growth ? [input.growth, ...(old?.growth ?? [])].slice(0, MAX_GROWTH_HISTORY) : old?.growth;
+  const base: StorageStatus = pvc
+    ? {
+        pvcName: pvc.metadata.name,
+        storageClassName: pvc.spec?.storageClassName,
+        phase: pvc.status?.phase,
+        requested: pvc.spec?.resources?.requests?.storage,
+        capacity: pvc.status?.capacity?.storage,
+        resizing: f.resizeWanted || f.resize !== undefined,
+        resizeStatus: f.resize,
+      }
+    : { pvcName: pvcName(input.evl) };
+  const warn = nearlyFull(old, f.usage, input.options?.storageWarningPercent ?? DEFAULT_WARN_PERCENT);
+  return { ...base, ...(warn || old?.nearlyFull !== undefined ? { nearlyFull: warn } : {}), ...(growth ? { growth } : {}) };
+}
+
+/** The usage figures of status.storage (counters: written at a bounded rate). */
+type StorageUsageFields = Pick<StorageStatus, 'filesystemBytes' | 'usedBytes' | 'availableBytes' | 'usedPercent' | 'reserveBytes' | 'projectedFullAt'>;
+const USAGE_KEYS = ['filesystemBytes', 'usedBytes', 'availableBytes', 'usedPercent', 'reserveBytes', 'projectedFullAt'] as const;
+
+function usageFields(input: StatusInput, f: Facts): StorageUsageFields | undefined {
+  if (!f.usage) return undefined;
+  const full = projectFullAt(input.usageSamples ?? [], f.usage);
+  return prune({ ...f.usage, projectedFullAt: full ? formatTime(full) : undefined });
+}
+
+function oldUsage(old: StorageStatus | undefined): StorageUsageFields | undefined {
+  if (!old || old.usedBytes === undefined) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const k of USAGE_KEYS) if (old[k] !== undefined) out[k] = old[k];
+  return out as StorageUsageFields;
 }
 
 function phaseOf(f: Facts, ready: Decided, stall: Decided, input: StatusInput): Phase {
@@ -163,18 +189,54 @@ function phaseOf(f: Facts, ready: Decided, stall: Decided, input: StatusInput): 
   return Phase.Provisioning;
 }
 
-function logStats(input: StatusInput, rest: EventLogStatus, nowStr: string): LogStats | undefined {
-  const old = input.evl.status?.log;
+function logFigures(input: StatusInput): LogStats | undefined {
   const server = input.server?.ok ? input.server.status : undefined;
-  if (!server) return old;
-  const next = { records: server.stats.total, bytes: server.stats.bytes, lastSequence: server.stats.lastSequence };
-  if (old && old.records === next.records && old.bytes === next.bytes && old.lastSequence === next.lastSequence) return old;
+  if (!server) return undefined;
+  return prune({
+    records: server.stats.total,
+    bytes: server.stats.bytes,
+    lastSequence: server.stats.lastSequence,
+    firstSequence: server.retention?.firstSequence,
+    removedBytes: server.retention?.removedBytes,
+  });
+}
+
+const withoutTime = <T extends { updatedAt?: string }>(v: T | undefined): Omit<T, 'updatedAt'> | undefined => {
+  if (!v) return undefined;
+  const { updatedAt: _, ...rest } = v;
+  return rest;
+};
+
+/**
+ * The counters (status.log and the usage figures of status.storage) to write: the new
+ * figures when they changed and either something else changes in this write anyway or
+ * `countersMinIntervalMs` passed since they were last written; otherwise the old ones.
+ */
+function counters(input: StatusInput, f: Facts, rest: EventLogStatus, nowStr: string): { log?: LogStats; usage?: StorageUsageFields & { updatedAt?: string } } {
+  const old = input.evl.status;
+  const oldLog = old?.log;
+  const oldUse = oldUsage(old?.storage);
+  const keep = { ...(oldLog ? { log: oldLog } : {}), ...(oldUse ? { usage: { ...oldUse, ...(old?.storage?.updatedAt ? { updatedAt: old.storage.updatedAt } : {}) } } : {}) };
+  const log = logFigures(input) ?? withoutTime(oldLog);
+  const usage = usageFields(input, f) ?? oldUse;
+  const same = jsonEqual(log, withoutTime(oldLog)) && jsonEqual(usage, oldUse);
+  if (same) return keep;
+  const fresh = { ...(log ? { log: { ...log, updatedAt: nowStr } } : {}), ...(usage ? { usage: { ...usage, updatedAt: nowStr } } : {}) };
   // Something else changed: this write happens anyway, bring the counters along.
-  if (statusChanged(input.evl.status, { ...rest, ...(old ? { log: old } : {}) })) return { ...next, updatedAt: nowStr };
+  if (statusChanged(old, withCounters(rest, keep))) return fresh;
+  return countersDueIn(input, old) === 0 ? fresh : keep;
+}
+
+function withCounters(rest: EventLogStatus, c: { log?: LogStats; usage?: StorageUsageFields & { updatedAt?: string } }): EventLogStatus {
+  return prune({ ...rest, ...(c.log ? { log: c.log } : {}), storage: { ...rest.storage, ...(c.usage ?? {}) } });
+}
+
+/** Milliseconds until counters last written in `status` may be written again (0: now). */
+function countersDueIn(input: StatusInput, status: EventLogStatus | undefined): number {
   const interval = input.options?.countersMinIntervalMs ?? DEFAULT_COUNTERS_MIN_INTERVAL_MS;
-  const last = old?.updatedAt ? Date.parse(old.updatedAt) : Number.NaN;
-  if (!Number.isFinite(last) || input.now.getTime() - last >= interval) return { ...next, updatedAt: nowStr };
-  return old;
+  const times = [status?.log?.updatedAt, status?.storage?.updatedAt].filter((t): t is string => t !== undefined).map((t) => Date.parse(t));
+  if (times.length === 0 || times.some((t) => !Number.isFinite(t))) return 0;
+  return Math.max(0, Math.min(...times) + interval - input.now.getTime());
 }
 
 /**
@@ -182,14 +244,11 @@ function logStats(input: StatusInput, rest: EventLogStatus, nowStr: string): Log
  * undefined when the counters are current (or unknown).
  */
 export function countersRefreshDueIn(input: StatusInput, status: EventLogStatus): number | undefined {
-  const server = input.server?.ok ? input.server.status : undefined;
-  const log = status.log;
-  if (!server || !log) return undefined;
-  if (log.records === server.stats.total && log.bytes === server.stats.bytes && log.lastSequence === server.stats.lastSequence) return undefined;
-  const interval = input.options?.countersMinIntervalMs ?? DEFAULT_COUNTERS_MIN_INTERVAL_MS;
-  const last = log.updatedAt ? Date.parse(log.updatedAt) : Number.NaN;
-  if (!Number.isFinite(last)) return 0;
-  return Math.max(0, last + interval - input.now.getTime());
+  const log = logFigures(input);
+  if (!log || !status.log) return undefined;
+  const usage = usageFields(input, facts(input));
+  if (jsonEqual(log, withoutTime(status.log)) && (usage === undefined || jsonEqual(usage, oldUsage(status.storage)))) return undefined;
+  return countersDueIn(input, status);
 }
 
 /** The new status (see the module doc). */
@@ -231,7 +290,6 @@ export function computeStatus(input: StatusInput): EventLogStatus {
     recovery: recoveryStatus(input, f),
     drift: driftStatus(input, f, nowStr),
   });
-  const log = logStats(input, rest, nowStr);
-  return prune({ ...rest, ...(log ? { log } : {}) });
+  return withCounters(rest, counters(input, f, rest, nowStr));
 }
 

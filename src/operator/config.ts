@@ -44,6 +44,8 @@ export const OperatorConfigSchema = z.object({
   pollInterval: duration,
   statusCounterInterval: duration,
   shutdownTimeout: duration,
+  /** Used percent at which status.storage.nearlyFull turns on (a Warning Event, a gauge). */
+  storageWarningPercent: z.coerce.number().int().min(1).max(100),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
   kubeconfig: z.string().optional(),
 });
@@ -65,6 +67,7 @@ export const FIELDS: Record<keyof OperatorConfig, Field> = {
   defaultImage: { flag: 'default-image', env: 'EVENTLOG_DEFAULT_IMAGE', default: 'eventlog:dev', help: 'log server image when spec.image is empty' },
   pollInterval: { flag: 'poll-interval', env: 'EVENTLOG_POLL_INTERVAL', default: '10s', help: "how often each log server's /status is polled" },
   statusCounterInterval: { flag: 'status-counter-interval', env: 'EVENTLOG_STATUS_COUNTER_INTERVAL', default: '30s', help: 'minimum time between status writes for log counters alone' },
+  storageWarningPercent: { flag: 'storage-warning-percent', env: 'EVENTLOG_STORAGE_WARNING_PERCENT', default: '85', help: "used percent of a log's volume that raises a StorageNearlyFull Warning (off again 5 points below)" },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'EVENTLOG_SHUTDOWN_TIMEOUT', default: '20s', help: 'how long SIGTERM waits for in-flight reconciles' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },
   kubeconfig: { flag: 'kubeconfig', env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster, then ~/.kube/config)' },

@@ -41,7 +41,9 @@ import { applyOwned, desiredSet, reportOwnedDrift } from './reconcile/owned.ts';
 import { maybeRepair } from './reconcile/repair.ts';
 import { eventLogCollection } from './reconcile/resource.ts';
 import { lookupStorageClass } from './reconcile/storage-class.ts';
+import { maybeGrowStorage } from './reconcile/storage-growth.ts';
 import { writeStatus } from './reconcile/write-status.ts';
+import { resizeState } from '../decisions/storage.ts';
 import type { SecretObject } from './token-secret.ts';
 
 export type { EventLogControllerDeps } from './reconcile/context.ts';
@@ -111,6 +113,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     }
 
     const live = readOwned(req, ctx);
+    ctx.livePvcRequest = live.pvc?.spec?.resources?.requests?.storage;
 
     // ---- storage class ----
     const className = evl.spec.storage.storageClassName ?? live.pvc?.spec?.storageClassName;
@@ -122,6 +125,9 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     // ---- observe, repair ----
     const observed = await observer.observe(ctx, live);
     const { repair, server } = await maybeRepair(ctx, live, observed, runRepair);
+
+    // ---- storage growth ----
+    const grown = storageClass?.found === false ? { podRestarted: false } : await maybeGrowStorage(ctx, live, server, storageClass);
 
     // ---- status ----
     const timeouts = observer.timeoutsInARow(key);
@@ -135,16 +141,18 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       ...(timeouts !== undefined ? { pollTimeoutsInARow: timeouts } : {}),
       drift: owned?.drift ?? { items: [], outcome: 'none' },
       ...(repair ? { repair } : {}),
+      ...(grown.growth ? { growth: grown.growth } : {}),
+      usageSamples: observer.usageSamples(key),
       ...(live.secret && live.token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: TOKEN_KEY } } : {}),
       desiredPodHash: (owned?.desired ?? desiredSet(ctx, live.token)).pod.metadata.annotations[SPEC_HASH_ANNOTATION],
       now: now(),
-      options: { countersMinIntervalMs: deps.config.statusCounterInterval, port },
+      options: { countersMinIntervalMs: deps.config.statusCounterInterval, port, ...(deps.config.storageWarningPercent !== undefined ? { storageWarningPercent: deps.config.storageWarningPercent } : {}) },
     };
     const written = await writeStatus(ctx, input);
     if ('conflict' in written) return Outcome.requeueAfter(deps.config.pollInterval);
     if ('gone' in written) return Outcome.done();
     // A tolerated poll timeout kept Ready: poll again soon rather than after a full interval.
-    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, written.next), (owned?.waiting ?? false) || pollTimeoutTolerated(input)));
+    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, written.next), (owned?.waiting ?? false) || grown.podRestarted || pollTimeoutTolerated(input) || growing(input)));
   }
 
   return {
@@ -161,6 +169,11 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     },
     reconcile,
   };
+}
+
+/** An expansion in progress: poll sooner than the poll interval to see it finish. */
+function growing(input: StatusInput): boolean {
+  return input.growth !== undefined || resizeState(input.pvc) !== undefined;
 }
 
 /** The owned objects as the caches hold them. */

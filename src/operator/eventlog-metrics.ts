@@ -48,6 +48,14 @@ export interface EventLogSamples {
   driftCorrections: number;
   storageCapacityBytes?: number;
   storageResizing: 0 | 1;
+  storageUsedBytes?: number;
+  storageAvailableBytes?: number;
+  storageUsedPercent?: number;
+  storageNearlyFull: 0 | 1;
+  /** Ready=False/StorageFull: appends are refused for space. */
+  storageFull: 0 | 1;
+  /** status.storage.projectedFullAt as Unix seconds. */
+  storageProjectedFullSeconds?: number;
 }
 
 const isTrue = (status: EventLogStatus | undefined, type: string): 0 | 1 =>
@@ -67,7 +75,14 @@ export function eventLogSamples(status: EventLogStatus | undefined): EventLogSam
     driftItems: status?.drift?.items?.length ?? 0,
     driftCorrections: status?.drift?.corrections ?? 0,
     storageResizing: status?.storage?.resizing ? 1 : 0,
+    storageNearlyFull: status?.storage?.nearlyFull ? 1 : 0,
+    storageFull: status?.conditions?.some((c) => c.type === ConditionType.Ready && c.reason === 'StorageFull') ? 1 : 0,
   };
+  const st = status?.storage;
+  if (st?.usedBytes !== undefined) s.storageUsedBytes = st.usedBytes;
+  if (st?.availableBytes !== undefined) s.storageAvailableBytes = st.availableBytes;
+  if (st?.usedPercent !== undefined) s.storageUsedPercent = st.usedPercent;
+  if (st?.projectedFullAt !== undefined) s.storageProjectedFullSeconds = Math.floor(Date.parse(st.projectedFullAt) / 1000);
   if (status?.log?.records !== undefined) s.records = status.log.records;
   if (status?.log?.bytes !== undefined) s.bytes = status.log.bytes;
   const capacity = bytesOf(status?.storage?.capacity);
@@ -106,6 +121,13 @@ export class EventLogMetrics implements EventLogMetricsSink {
   readonly driftCorrections: Gauge<'namespace' | 'name'>;
   readonly storageCapacity: Gauge<'namespace' | 'name'>;
   readonly storageResizing: Gauge<'namespace' | 'name'>;
+  readonly storageUsed: Gauge<'namespace' | 'name'>;
+  readonly storageAvailable: Gauge<'namespace' | 'name'>;
+  readonly storageUsedPercent: Gauge<'namespace' | 'name'>;
+  readonly storageNearlyFull: Gauge<'namespace' | 'name'>;
+  readonly storageFull: Gauge<'namespace' | 'name'>;
+  readonly storageProjectedFull: Gauge<'namespace' | 'name'>;
+  readonly storageGrowths: Counter<'namespace' | 'name'>;
   readonly recoveries: Counter<'outcome'>;
   /** The phase label currently exported per `namespace/name`, to remove it on change. */
   readonly #phases = new Map<string, string>();
@@ -125,7 +147,14 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.driftItems = gauge('eventlog_drift_items', 'Fields of owned objects that differ from what the operator set, now');
     this.driftCorrections = gauge('eventlog_drift_corrections', 'Drift corrections made for the EventLog over its life (status.drift.corrections)');
     this.storageCapacity = gauge('eventlog_storage_capacity_bytes', 'Capacity of the bound volume (status.storage.capacity)');
-    this.storageResizing = gauge('eventlog_storage_resizing', 'Whether an expansion of the PVC to spec.storage.size is in progress');
+    this.storageResizing = gauge('eventlog_storage_resizing', 'Whether an expansion of the PVC is in progress (a larger spec.storage.size or autoGrow)');
+    this.storageUsed = gauge('eventlog_storage_used_bytes', "Bytes used on the log's file system (status.storage.usedBytes, refreshed at a bounded rate)");
+    this.storageAvailable = gauge('eventlog_storage_available_bytes', "Bytes available on the log's file system (status.storage.availableBytes)");
+    this.storageUsedPercent = gauge('eventlog_storage_used_percent', "Percent of the log's file system in use (status.storage.usedPercent)");
+    this.storageNearlyFull = gauge('eventlog_storage_nearly_full', 'Whether usedPercent reached --storage-warning-percent (status.storage.nearlyFull)');
+    this.storageFull = gauge('eventlog_storage_full', 'Whether the log refuses appends for space (Ready=False/StorageFull)');
+    this.storageProjectedFull = gauge('eventlog_storage_projected_full_timestamp_seconds', 'When the volume will be full at the recent growth rate (status.storage.projectedFullAt); absent when not growing');
+    this.storageGrowths = new Counter({ name: 'eventlog_storage_growths_total', help: 'PVC expansions asked for by autoGrow, seen by this operator process', labelNames, registers });
     this.recoveries = new Counter({ name: 'eventlog_recoveries_total', help: 'Start-up recoveries of log servers seen by this operator process, by outcome', labelNames: ['outcome'], registers });
     for (const outcome of Object.values(RecoveryOutcome)) this.recoveries.inc({ outcome }, 0);
   }
@@ -147,6 +176,14 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.driftCorrections.set(labels, s.driftCorrections);
     optional(this.storageCapacity, s.storageCapacityBytes);
     this.storageResizing.set(labels, s.storageResizing);
+    optional(this.storageUsed, s.storageUsedBytes);
+    optional(this.storageAvailable, s.storageAvailableBytes);
+    optional(this.storageUsedPercent, s.storageUsedPercent);
+    this.storageNearlyFull.set(labels, s.storageNearlyFull);
+    this.storageFull.set(labels, s.storageFull);
+    optional(this.storageProjectedFull, s.storageProjectedFullSeconds);
+    const grew = (status.storage?.growth?.length ?? 0) > 0 && status.storage?.growth?.[0]?.at !== old?.storage?.growth?.[0]?.at;
+    if (grew) this.storageGrowths.inc(labels);
     for (const outcome of newRecoveries(old, status)) this.recoveries.inc({ outcome });
   }
 
@@ -156,6 +193,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
     const phase = this.#phases.get(key);
     if (phase !== undefined) this.info.remove({ ...labels, phase });
     this.#phases.delete(key);
-    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing]) g.remove(labels);
+    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing, this.storageUsed, this.storageAvailable, this.storageUsedPercent, this.storageNearlyFull, this.storageFull, this.storageProjectedFull]) g.remove(labels);
+    this.storageGrowths.remove(labels);
   }
 }

@@ -85,7 +85,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     http,
     applier: ManifestApplier.forConfig(kc, { http }),
     recorder,
-    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace },
+    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace, storageWarningPercent: config.storageWarningPercent },
     metrics: EventLogMetrics.for(registry),
   });
   const manager = new Manager({

@@ -22,7 +22,7 @@ export interface EventLogControllerDeps {
   applier: Pick<ManifestApplier, 'apply'>;
   recorder: Pick<EventRecorder, 'record'>;
   /** operatorNamespace: admitted by every log's NetworkPolicy (default eventlog-system). */
-  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number; operatorNamespace?: string };
+  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number; operatorNamespace?: string; storageWarningPercent?: number };
   /** Defaults to `pollServerStatus`; tests may replace it. */
   poll?: (podIP: string, port: number, opts: PollOptions) => Promise<ServerObservation>;
   pollTimeoutMs?: number;
@@ -67,6 +67,8 @@ export interface ReconcileContext {
   deps: EventLogControllerDeps;
   resources: Resources;
   desiredOptions: DesiredOptions;
+  /** The live PVC's request (a PVC grown beyond spec.storage.size is kept at its size). */
+  livePvcRequest?: string;
   port: number;
   now: () => Date;
 }

@@ -6,6 +6,7 @@
 import { PollError, type ServerObservation } from '../../decisions/server-status.ts';
 import type { LiveObjects, ReconcileContext } from './context.ts';
 import type { PollOptions } from '../poller.ts';
+import { addUsageSample, type UsageSample } from '../../decisions/storage.ts';
 
 export type PollFn = (podIP: string, port: number, opts: PollOptions) => Promise<ServerObservation>;
 
@@ -14,6 +15,8 @@ export class ServerObserver {
   readonly #timeoutMs: number | undefined;
   /** Polls that timed out in a row, per EventLog key (a restart starts afresh). */
   readonly #timeouts = new Map<string, number>();
+  /** Recent file-system usage per EventLog key, oldest first, for the projected time to full. */
+  readonly #usage = new Map<string, UsageSample[]>();
 
   constructor(poll: PollFn, timeoutMs: number | undefined) {
     this.#poll = poll;
@@ -28,6 +31,7 @@ export class ServerObserver {
     if (!server.ok && server.error === PollError.Timeout) this.#timeouts.set(ctx.key, (this.#timeouts.get(ctx.key) ?? 0) + 1);
     else this.#timeouts.delete(ctx.key);
     if (!server.ok) ctx.log.debug({ error: server.error, message: server.message }, 'log server poll failed');
+    if (server.ok && server.status.storage) this.#sample(ctx.key, ctx.now().getTime(), server.status.storage.usedBytes);
     return server;
   }
 
@@ -35,7 +39,17 @@ export class ServerObserver {
     return this.#timeouts.get(key);
   }
 
+  /** Usage samples of the last USAGE_WINDOW_MS, oldest first. */
+  usageSamples(key: string): readonly UsageSample[] {
+    return this.#usage.get(key) ?? [];
+  }
+
   forget(key: string): void {
     this.#timeouts.delete(key);
+    this.#usage.delete(key);
+  }
+
+  #sample(key: string, atMs: number, usedBytes: number): void {
+    this.#usage.set(key, addUsageSample(this.#usage.get(key) ?? [], { atMs, usedBytes }));
   }
 }

@@ -44,7 +44,7 @@ export interface DesiredSet {
 export function desiredSet(ctx: ReconcileContext, token: string | undefined): DesiredSet {
   const { evl, desiredOptions: opts } = ctx;
   return {
-    pvc: desiredPvc(evl, opts),
+    pvc: desiredPvc(evl, { pvcRequest: ctx.livePvcRequest }),
     service: desiredService(evl, opts),
     networkPolicy: desiredNetworkPolicy(evl, opts),
     pod: desiredPod(evl, { ...opts, ...(token !== undefined ? { tokenHash: tokenFingerprint(token) } : {}) }),

@@ -29,7 +29,7 @@ function errorOf(input: unknown): string {
 describe('EventLog spec: defaults', () => {
   it('applies the schema defaults to a minimal spec', () => {
     expect(ok({ storage: { size: '1Gi' } })).toEqual({
-      storage: { size: '1Gi', retentionPolicy: 'Retain' },
+      storage: { size: '1Gi', retentionPolicy: 'Retain', restartPodForResize: false },
       durability: 'Fsync',
       driftPolicy: 'Correct',
       suspend: false,
@@ -44,7 +44,7 @@ describe('EventLog spec: defaults', () => {
       suspend: true,
       image: 'registry.example.com/eventlog:1.2.3',
     });
-    expect(spec.storage).toEqual({ size: '5Gi', storageClassName: 'fast-ssd', retentionPolicy: 'Delete' });
+    expect(spec.storage).toEqual({ size: '5Gi', storageClassName: 'fast-ssd', retentionPolicy: 'Delete', restartPodForResize: false });
     expect(spec.durability).toBe('None');
     expect(spec.driftPolicy).toBe('Report');
     expect(spec.suspend).toBe(true);
@@ -248,5 +248,25 @@ describe('EventLog constants and status', () => {
     const bad = parseEventLog({ ...obj, spec: { storage: { size: 'x' } } });
     expect(bad.success).toBe(false);
     expect(!bad.success && bad.error).toContain('invalid EventLog shop/orders');
+  });
+});
+
+describe('EventLog spec: storage lifecycle (autoGrow, retention)', () => {
+  it('autoGrow defaults usedPercent 80 and increment 50%; maxSize is required', () => {
+    expect(ok({ storage: { size: '64Mi', autoGrow: { maxSize: '1Gi' } } }).storage.autoGrow).toEqual({ usedPercent: 80, increment: '50%', maxSize: '1Gi' });
+    expect(errorOf({ storage: { size: '64Mi', autoGrow: { usedPercent: 80 } } })).toMatch(/maxSize/);
+  });
+  it('rejects a maxSize below size, a bad increment and an out-of-range usedPercent, with readable messages', () => {
+    expect(errorOf({ storage: { size: '2Gi', autoGrow: { maxSize: '1Gi' } } })).toMatch(/storage.autoGrow.maxSize must be at least storage.size/);
+    expect(errorOf({ storage: { size: '1Gi', autoGrow: { maxSize: '2Gi', increment: '0%' } } })).toMatch(/percentage of the current capacity/);
+    expect(errorOf({ storage: { size: '1Gi', autoGrow: { maxSize: '2Gi', increment: 'lots' } } })).toMatch(/percentage of the current capacity/);
+    expect(errorOf({ storage: { size: '1Gi', autoGrow: { maxSize: '2Gi', usedPercent: 40 } } })).toMatch(/usedPercent|50/);
+    expect(ok({ storage: { size: '1Gi', autoGrow: { maxSize: '2Gi', increment: '512Mi' } } }).storage.autoGrow?.increment).toBe('512Mi');
+  });
+  it('retention takes a duration and a quantity', () => {
+    expect(ok({ storage: { size: '1Gi' }, retention: { maxAge: '168h', maxBytes: '500Mi' } }).retention).toEqual({ maxAge: '168h', maxBytes: '500Mi' });
+    expect(ok({ storage: { size: '1Gi' }, retention: { maxAge: '7d' } }).retention).toEqual({ maxAge: '7d' });
+    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxAge: 'a week' } })).toMatch(/retention.maxAge must be a duration/);
+    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxBytes: '0' } })).toMatch(/retention.maxBytes must be greater than zero/);
   });
 });

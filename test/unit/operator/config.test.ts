@@ -16,6 +16,7 @@ describe('operator config', () => {
       pollInterval: 10_000,
       statusCounterInterval: 30_000,
       shutdownTimeout: 20_000,
+      storageWarningPercent: 85,
       logLevel: 'info',
     });
   });

@@ -35,11 +35,13 @@ describe('eventLogSamples', () => {
       driftCorrections: 3,
       storageCapacityBytes: 64 * 1024 * 1024,
       storageResizing: 0,
+      storageNearlyFull: 0,
+      storageFull: 0,
     });
   });
 
   it('has no counters or capacity before they are known, and Unknown phase without a status', () => {
-    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0 });
+    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0, storageNearlyFull: 0, storageFull: 0 });
     const s = eventLogSamples({ phase: 'Stalled', conditions: [cond('Ready', 'False'), cond('Stalled', 'True')], storage: { resizing: true, capacity: 'not-a-quantity' } } as EventLogStatus);
     expect(s).toMatchObject({ phase: 'Stalled', ready: 0, stalled: 1, storageResizing: 1 });
     expect(s.storageCapacityBytes).toBeUndefined();
