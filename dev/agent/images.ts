@@ -9,9 +9,11 @@ import { fileURLToPath } from 'node:url';
 
 export const defaultImages: readonly string[] = ['eventlog:dev'];
 
-/** Where the entry points live: `src/*.ts` when running from source, `dist/*.js` when built. */
-const here = dirname(fileURLToPath(import.meta.url));
-const entryExt = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+/**
+ * Where the entry points live: the agent is development tooling (dev/agent/, never
+ * built into dist/), so the programs are the repository's `src/` entry points.
+ */
+const src = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src');
 
 export interface ProgramPaths {
   /** Node.js binary that runs the entry points. */
@@ -24,8 +26,8 @@ export interface ProgramPaths {
 
 export const defaultPrograms: ProgramPaths = {
   node: process.execPath,
-  server: resolve(here, '..', 'bin', `eventlog-server${entryExt}`),
-  cli: resolve(here, '..', `cli${entryExt}`),
+  server: resolve(src, 'bin', 'eventlog-server.ts'),
+  cli: resolve(src, 'cli.ts'),
 };
 
 /** The repository part of an image reference: no tag, no digest ("reg:5000/a/eventlog:1" -> "reg:5000/a/eventlog"). */
