@@ -63,14 +63,16 @@ export function which(tool: string): string | undefined {
   return undefined;
 }
 
+/** The one line for missing tools: which, and the Debian packages that ship them. */
+export function missingToolsMessage(missing: readonly Tool[]): string {
+  const pkgs = [...new Set(missing.map((t) => TOOLS[t]))];
+  return `loop-ext4 volumes need ${missing.join(', ')}, not found on PATH or in /usr/sbin, /sbin: install the Debian package${pkgs.length > 1 ? 's' : ''} ${pkgs.join(' and ')} (apt-get install ${pkgs.join(' ')}; elsewhere e2fsprogs / util-linux)`;
+}
+
 /** Throw one clear line if any tool is missing (names the Debian packages to install). */
 export function checkTools(): void {
   const missing = (Object.keys(TOOLS) as Tool[]).filter((t) => which(t) === undefined);
-  if (missing.length === 0) return;
-  const pkgs = [...new Set(missing.map((t) => TOOLS[t]))];
-  throw new Error(
-    `loop-ext4 volumes need ${missing.join(', ')}, not found on PATH or in /usr/sbin, /sbin: install the Debian package${pkgs.length > 1 ? 's' : ''} ${pkgs.join(' and ')} (apt-get install ${pkgs.join(' ')}; on other distributions e2fsprogs / util-linux)`,
-  );
+  if (missing.length > 0) throw new Error(missingToolsMessage(missing));
 }
 
 export interface RunOptions {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { missingToolsMessage, VolumeCommandError } from '../../../dev/volumes/exec.ts';
 import {
   bytesToQuantity,
   hasSysResource,
@@ -136,5 +137,20 @@ describe('selectLeftovers', () => {
       ['/dev/loop3', 'image-deleted', true],
       ['/dev/loop4', 'directory-gone', true],
     ]);
+  });
+});
+
+describe('tool errors', () => {
+  it('names the missing tools and their Debian packages in one line', () => {
+    const msg = missingToolsMessage(['mkfs.ext4', 'resize2fs', 'losetup']);
+    expect(msg).toBe(
+      'loop-ext4 volumes need mkfs.ext4, resize2fs, losetup, not found on PATH or in /usr/sbin, /sbin: install the Debian packages e2fsprogs and mount (apt-get install e2fsprogs mount; elsewhere e2fsprogs / util-linux)',
+    );
+    expect(msg).not.toContain('\n');
+  });
+
+  it('says which volume and which command failed, with the tool\'s last words', () => {
+    const err = new VolumeCommandError('pvc-1', 'resize2fs /dev/loop3', 1, 'resize2fs 1.47.0 (5-Feb-2023)\nresize2fs: Permission denied to resize filesystem\n');
+    expect(err.message).toBe('volume pvc-1: `resize2fs /dev/loop3` failed (exit 1): resize2fs 1.47.0 (5-Feb-2023) | resize2fs: Permission denied to resize filesystem');
   });
 });
