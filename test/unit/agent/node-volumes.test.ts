@@ -3,12 +3,13 @@
  * provision, stage/release by pods, stop, start again on the same data dir (re-attach),
  * a crashed run's devices reclaimed by the next start, removal. Needs root; never skips.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1PersistentVolume } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { silentLogger } from '../../../src/common/logger.ts';
 import { NodeVolumes } from '../../../dev/agent/node-volumes.ts';
 import { agentPaths } from '../../../dev/agent/paths.ts';
@@ -97,6 +98,27 @@ describe('NodeVolumes (loop-ext4)', () => {
     expect(await readFile(join(made.path, 'x'), 'utf8')).toBe('x');
     await next.stop();
     expect(attachedUnder(paths.volumes)).toEqual([]);
+  });
+
+  it('without root, auto mode is plain directories, and says so in the log (a child process running as nobody)', async () => {
+    // Its own temp dir: `base` is 0700, which nobody cannot enter.
+    const dir = await mkdtemp(join(tmpdir(), 'node-volumes-nobody-'));
+    await chmod(dir, 0o777);
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const repo = fileURLToPath(new URL('../../../', import.meta.url));
+    const script = [
+      `import { NodeVolumes } from ${JSON.stringify(join(repo, 'dev/agent/node-volumes.ts'))};`,
+      `import { agentPaths } from ${JSON.stringify(join(repo, 'dev/agent/paths.ts'))};`,
+      `import { createLogger } from ${JSON.stringify(join(repo, 'src/common/logger.ts'))};`,
+      `const nv = await NodeVolumes.start({ paths: agentPaths(${JSON.stringify(join(dir, 'agent'))}), log: createLogger('t') });`,
+      `const made = await nv.provision('pvc-n', 1n << 30n);`,
+      `console.log(JSON.stringify({ mode: nv.mode, made: made.mode, path: made.path }));`,
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: 65534, gid: 65534, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ mode: 'directory', made: 'directory', path: join(dir, 'agent', 'volumes', 'pvc-n') });
+    expect(r.stderr).toContain('"volumeMode":"directory","reason":"not running as root"');
+    expect(await mountsUnder(dir)).toEqual([]);
   });
 
   it('directory mode makes plain directories and grows nothing', async () => {
