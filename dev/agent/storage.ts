@@ -270,7 +270,7 @@ export class StorageProvisioner {
     const pvCapacity = str(pv.spec?.capacity?.storage) ?? '';
     if (pvc.status?.phase !== 'Bound' || pvc.status.capacity?.storage === undefined) {
       // First bind: the claim gets the volume's size; expansion is handled from the next pass on.
-      await this.#patchClaimStatus(pvc, { phase: 'Bound', accessModes, capacity: { storage: pvCapacity }, conditions: null, allocatedResourceStatuses: null } as never);
+      await this.#patchClaimStatus(pvc, { phase: 'Bound', accessModes, capacity: { storage: pvCapacity }, conditions: null, allocatedResourceStatuses: null });
       this.#d.log.info({ claim: `${namespace}/${name}`, volume: pvName, capacity: pvCapacity }, 'claim bound');
       await this.#d.volumes.ensureReady(pv);
       return;
@@ -290,7 +290,8 @@ export class StorageProvisioner {
     this.#d.log[level]({ claim: claimKey(pvc), volume: pvc.spec?.volumeName, reason }, message);
   }
 
-  async #patchClaimStatus(pvc: V1PersistentVolumeClaim, status: Partial<Record<keyof V1PersistentVolumeClaimStatus, unknown>>): Promise<V1PersistentVolumeClaim> {
+  /** A merge patch of the claim's status (`null` removes a field). */
+  async #patchClaimStatus(pvc: V1PersistentVolumeClaim, status: { [K in keyof V1PersistentVolumeClaimStatus]?: unknown }): Promise<V1PersistentVolumeClaim> {
     const updated = await this.#d.core.patchNamespacedPersistentVolumeClaimStatus(
       { name: pvc.metadata?.name ?? '', namespace: pvc.metadata?.namespace ?? 'default', body: { status } },
       mergePatch,
@@ -309,7 +310,7 @@ export class StorageProvisioner {
       allocatedResources: status.allocatedResources ?? pvc.status?.allocatedResources,
       capacity: status.capacity ?? pvc.status?.capacity,
     };
-    if (resizeStatusKey(desired as never) === resizeStatusKey(pvc.status as never)) return pvc;
+    if (resizeStatusKey(desired) === resizeStatusKey(pvc.status)) return pvc;
     return this.#patchClaimStatus(pvc, status);
   }
 
