@@ -1,8 +1,9 @@
 /**
  * The node agent: a small process-based kubelet for the local cluster.
  *
- * It registers a Node and keeps it Ready, provides the default StorageClass
- * and provisions/binds/expands volumes, binds pending pods to its node, and
+ * It registers a Node and keeps it Ready, provides the StorageClasses and
+ * provisions/binds/expands volumes (real ext4 file systems on loop devices as
+ * root, directories otherwise), binds pending pods to its node, and
  * runs the pods' containers as local processes (project image only). It is
  * level-triggered: each pass lists pods and claims and reconciles; watches on
  * pods/claims/volumes only trigger passes early (a periodic resync covers any
@@ -11,7 +12,7 @@
 import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { CoordinationV1Api, CoreV1Api, StorageV1Api, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, StorageV1Api, type KubeConfig, type V1PersistentVolume, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../../src/common/logger.ts';
 import { backoffPolicy } from './backoff.ts';
 import { eventRecorder } from './events.ts';
@@ -22,9 +23,11 @@ import { NodeHeartbeat } from './node.ts';
 import { agentPaths, type AgentPaths } from './paths.ts';
 import { PodWorker } from './pod-worker.ts';
 import { Binder, wantsScheduling } from './scheduler.ts';
-import { StorageProvisioner } from './storage.ts';
+import { NodeVolumes, type VolumeMode } from './node-volumes.ts';
+import { provisionerName, StorageProvisioner } from './storage.ts';
 
-export { storageClassName, provisionerName } from './storage.ts';
+export { storageClassName, offlineStorageClassName, fixedStorageClassName, storageClassNames, provisionerName, onlineExpansionParameter } from './storage.ts';
+export { volumeModeAnnotation, type VolumeMode } from './node-volumes.ts';
 
 export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
@@ -53,8 +56,16 @@ export interface NodeAgentOptions {
   programs?: ProgramPaths;
   /** Bind pending pods to this node (default true). Turn off for a second agent on the same cluster. */
   scheduler?: boolean;
-  /** Provide the StorageClass and provision volumes (default true). Turn off for a second agent. */
+  /** Provide the StorageClasses and provision volumes (default true). Turn off for a second agent. */
   provisioner?: boolean;
+  /**
+   * What a PV is on this node: 'loop-ext4' (an ext4 file system of exactly the requested
+   * size on a loop device; needs root and e2fsprogs + mount), 'directory' (capacity is
+   * bookkeeping), or 'auto' (default): loop-ext4 when running as root, else directory.
+   */
+  volumeMode?: VolumeMode | 'auto';
+  /** Host-wide record of attached loop devices (default /run/eventlog-volumes). */
+  volumeRegistryDir?: string;
 }
 
 export interface NodeAgent {
@@ -130,13 +141,26 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     for (const pid of registry.keys()) killGroup(pid, 'SIGKILL');
   };
   const heartbeat = new NodeHeartbeat(core, coordination, { name: nodeName, hostIP, maxPods: 110 }, log, opts.heartbeatMs ?? 10_000);
-  const storage = new StorageProvisioner({ core, storage: storageApi, paths, nodeName, log });
   const provisioner = opts.provisioner ?? true;
   const scheduler = opts.scheduler ?? true;
+  // The loop's trigger, set once the loop exists (a pod releasing a volume may unblock an offline resize).
+  let onVolumeRelease = (): void => undefined;
+  // Volumes first: a root run without the tools fails here, loudly, before anything is registered.
+  const nodeVolumes = provisioner
+    ? await NodeVolumes.start({
+        paths,
+        log,
+        mode: opts.volumeMode ?? 'auto',
+        ...(opts.volumeRegistryDir ? { registryDir: opts.volumeRegistryDir } : {}),
+        onRelease: () => onVolumeRelease(),
+      })
+    : undefined;
+  const storage = nodeVolumes ? new StorageProvisioner({ core, storage: storageApi, paths, nodeName, log, volumes: nodeVolumes, events: eventRecorder(core, provisionerName, nodeName, log) }) : undefined;
   try {
     await heartbeat.register();
-    if (provisioner) await storage.ensureStorageClass();
+    if (storage) await storage.ensureStorageClasses();
   } catch (err) {
+    await nodeVolumes?.stop();
     throw new Error(`node agent ${nodeName} could not start against ${kc.getCurrentCluster()?.server}: ${describeError(err)}`, { cause: err });
   }
   heartbeat.start();
@@ -165,6 +189,9 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
     registry,
     baseEnv,
     retryMs: Math.min(2_000, resyncMs),
+    ...(storage && nodeVolumes
+      ? { stageClaim: (pv: V1PersistentVolume, podUid: string) => storage.stageClaimVolume(pv, podUid), releaseVolumes: (podUid: string) => nodeVolumes.release(podUid) }
+      : {}),
   };
   const deleting = new Set<string>();
 
@@ -206,7 +233,7 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
   }
 
   async function syncOnce(): Promise<void> {
-    if (provisioner) {
+    if (storage) {
       try {
         await storage.sync();
       } catch (err) {
@@ -275,10 +302,11 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
       await sleep(50, abort.signal); // coalesce bursts of events
     }
   })();
+  onVolumeRelease = kick;
   const watches = ['/api/v1/pods', '/api/v1/persistentvolumeclaims', '/api/v1/persistentvolumes'].map((path) =>
     watchAsTrigger(kc, path, kick, abort.signal, log),
   );
-  log.info({ node: nodeName, dataDir: opts.dataDir }, 'node agent started');
+  log.info({ node: nodeName, dataDir: opts.dataDir, volumeMode: nodeVolumes?.mode ?? 'none (no provisioner)' }, 'node agent started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -299,6 +327,8 @@ export async function startNodeAgent(opts: NodeAgentOptions): Promise<NodeAgent>
         await Promise.all([...workers.values()].map((w) => w.shutdown(Math.min(graceSeconds(w.pod) * 1000, shutdownGraceMs))));
         workers.clear();
         killAll();
+        // After the pods: unmount and detach the volumes this agent mounted.
+        await nodeVolumes?.stop();
         process.off('exit', killAll);
         log.info({ node: nodeName }, 'node agent stopped');
       })();

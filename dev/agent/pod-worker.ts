@@ -18,7 +18,7 @@ import type { PodIpAllocator } from './ip-allocator.ts';
 import { describeError, isNotFound, mergePatch, sleep } from './kube.ts';
 import { podDir, podLogDir, type AgentPaths } from './paths.ts';
 import { canonical, computePodStatus, liveStatusSubset, podPhase, type ContainerRuntimeState, type PodRuntimeState } from './pod-status.ts';
-import { preparePodVolumes, VolumeNotReadyError } from './volumes.ts';
+import { preparePodVolumes, VolumeNotReadyError, type VolumeContext } from './volumes.ts';
 
 export interface PodWorkerDeps {
   core: CoreV1Api;
@@ -36,6 +36,10 @@ export interface PodWorkerDeps {
   baseEnv: Readonly<Record<string, string>>;
   /** How long to wait before retrying volumes / container config that is not ready. */
   retryMs: number;
+  /** Stage a PV this node provisioned for the pod (see volumes.ts); absent without a provisioner. */
+  stageClaim?: VolumeContext['stageClaim'];
+  /** The pod's processes are gone: it no longer uses its volumes. */
+  releaseVolumes?: (podUid: string) => void;
 }
 
 function newerResourceVersion(a: string | undefined, b: string | undefined): boolean {
@@ -214,7 +218,7 @@ export class PodWorker {
     while (!this.#stopping) {
       try {
         await mkdir(podDir(this.#d.paths, this.uid), { recursive: true });
-        volumes = await preparePodVolumes({ core: this.#d.core, paths: this.#d.paths, facts: this.#facts() }, this.#pod);
+        volumes = await preparePodVolumes({ core: this.#d.core, paths: this.#d.paths, facts: this.#facts(), ...(this.#d.stageClaim ? { stageClaim: this.#d.stageClaim } : {}) }, this.#pod);
         break;
       } catch (err) {
         const problem = err instanceof VolumeNotReadyError ? err.message : `preparing volumes: ${describeError(err)}`;
@@ -464,6 +468,7 @@ export class PodWorker {
       await rm(podLogDir(this.#d.paths, this.#pod.metadata?.namespace ?? '', this.#pod.metadata?.name ?? '', this.uid), { recursive: true, force: true });
     }
     this.#d.ips.release(this.uid);
+    this.#d.releaseVolumes?.(this.uid);
     this.#stopped = true;
   }
 
@@ -480,5 +485,6 @@ export class PodWorker {
     await this.#running;
     await this.#writing;
     await this.#terminating;
+    this.#d.releaseVolumes?.(this.uid);
   }
 }

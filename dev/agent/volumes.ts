@@ -1,7 +1,9 @@
 /**
  * Pod volumes as host directories:
  * - persistentVolumeClaim -> the bound PV's directory (local/hostPath), which
- *   outlives the pod, so a new pod on the same claim sees the same data;
+ *   outlives the pod, so a new pod on the same claim sees the same data; a PV
+ *   this node provisioned is staged first (mounted, a pending offline file-system
+ *   resize finished, the pod counted as a user: node-volumes.ts);
  * - emptyDir -> a per-pod directory, removed with the pod;
  * - hostPath -> that path;
  * - secret / configMap / downwardAPI / projected (incl. serviceAccountToken via
@@ -9,7 +11,7 @@
  */
 import { mkdir, rm, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join, normalize } from 'node:path';
-import type { CoreV1Api, V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
+import type { CoreV1Api, V1KeyToPath, V1PersistentVolume, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { describeError, isNotFound } from './kube.ts';
 import { fieldRefValue, type RuntimeFacts } from './container-spec.ts';
 import { podVolumeDir, type AgentPaths } from './paths.ts';
@@ -27,6 +29,11 @@ export interface VolumeContext {
   core: CoreV1Api;
   paths: AgentPaths;
   facts: RuntimeFacts;
+  /**
+   * The node's own volumes (storage.ts stageClaimVolume): mount, finish a pending
+   * file-system resize, count the pod as a user; undefined for a PV it did not make.
+   */
+  stageClaim?: (pv: V1PersistentVolume, podUid: string) => Promise<string | undefined>;
 }
 
 type FileMap = Map<string, { data: Buffer; mode?: number }>;
@@ -147,7 +154,7 @@ async function tokenFile(ctx: VolumeContext, pod: V1Pod, volume: string, src: { 
 }
 
 /** Where the pod's PVC data lives on the host: the bound PV's local/hostPath directory. */
-async function claimDir(ctx: VolumeContext, namespace: string, volume: string, claimName: string): Promise<string> {
+async function claimDir(ctx: VolumeContext, namespace: string, volume: string, claimName: string, podUid: string): Promise<string> {
   let pvName: string | undefined;
   try {
     const pvc = await ctx.core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace });
@@ -161,6 +168,15 @@ async function claimDir(ctx: VolumeContext, namespace: string, volume: string, c
   }
   try {
     const pv = await ctx.core.readPersistentVolume({ name: pvName });
+    if (ctx.stageClaim) {
+      let staged: string | undefined;
+      try {
+        staged = await ctx.stageClaim(pv, podUid);
+      } catch (err) {
+        throw new VolumeNotReadyError(volume, `persistentvolume "${pvName}": ${describeError(err)}`);
+      }
+      if (staged !== undefined) return staged;
+    }
     const dir = pv.spec?.local?.path ?? pv.spec?.hostPath?.path;
     if (!dir) throw new VolumeNotReadyError(volume, `persistentvolume "${pvName}" has no local or hostPath directory this node can use`);
     await mkdir(dir, { recursive: true });
@@ -174,7 +190,7 @@ async function claimDir(ctx: VolumeContext, namespace: string, volume: string, c
 async function prepareVolume(ctx: VolumeContext, pod: V1Pod, v: V1Volume): Promise<string> {
   const uid = pod.metadata?.uid ?? '';
   const namespace = pod.metadata?.namespace ?? 'default';
-  if (v.persistentVolumeClaim) return claimDir(ctx, namespace, v.name, v.persistentVolumeClaim.claimName);
+  if (v.persistentVolumeClaim) return claimDir(ctx, namespace, v.name, v.persistentVolumeClaim.claimName, uid);
   if (v.hostPath) {
     await mkdir(v.hostPath.path, { recursive: true });
     return v.hostPath.path;
