@@ -105,7 +105,7 @@ describe('NodeVolumes (loop-ext4)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'node-volumes-nobody-'));
     await chmod(dir, 0o777);
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    const repo = fileURLToPath(new URL('../../../', import.meta.url));
+    const repo = fileURLToPath(new URL('../../../../', import.meta.url));
     const script = [
       `import { NodeVolumes } from ${JSON.stringify(join(repo, 'dev/agent/node-volumes.ts'))};`,
       `import { agentPaths } from ${JSON.stringify(join(repo, 'dev/agent/paths.ts'))};`,
