@@ -190,6 +190,7 @@ export class EventStore {
 
   /** Storage figures; undefined until the first statfs returned. */
   storage(): StorageSnapshot | undefined {
+    this.space.maybeRefresh(); // the next look is fresh; this one never waits for a syscall
     return this.space.snapshot(this.data.diskBytes, this.sideBytes);
   }
 
