@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { lstat, open, readFile, readlink, realpath, symlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isNoSpace } from './space.ts';
 
 export const LOCK_FILE = 'LOCK';
 const heldInProcess = new Set<string>();
@@ -87,8 +88,6 @@ async function readHolder(path: string): Promise<LockInfo | undefined> {
     return undefined; // unreadable or half-written lock: stale
   }
 }
-
-const isNoSpace = (err: unknown) => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOSPC';
 
 /** O_EXCL create with the JSON; on ENOSPC the symlink form. Throws EEXIST when held. */
 async function createLock(path: string, info: LockInfo): Promise<void> {

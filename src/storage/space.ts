@@ -26,6 +26,9 @@ export interface StatFsLike {
   blocks: number;
   bfree: number;
   bavail: number;
+  /** Inodes (0 when the filesystem has no fixed limit). */
+  files?: number;
+  ffree?: number;
 }
 
 export type StatFsFn = (dir: string) => Promise<StatFsLike>;
@@ -40,11 +43,15 @@ export interface SpaceFigures {
   filesystemBytes: number;
   freeBytes: number;
   usedBytes: number;
+  /** Free inodes; undefined when the filesystem has no inode limit. */
+  freeInodes: number | undefined;
   /** Date.now() when this statfs returned. */
   at: number;
 }
 
 const MiB = 1024 * 1024;
+/** Inodes needed to leave full: a new segment, its side files, the marker. */
+const MIN_FREE_INODES = 2;
 const GiB = 1024 * MiB;
 
 /** Default reserve: 2% of the filesystem, at least 1 MiB, at most 1 GiB. */
@@ -164,6 +171,7 @@ export class SpaceGuard {
           filesystemBytes: st.blocks * st.bsize,
           freeBytes: st.bavail * st.bsize,
           usedBytes: Math.max(0, (st.blocks - st.bfree) * st.bsize),
+          freeInodes: st.files !== undefined && st.files > 0 ? (st.ffree ?? 0) : undefined,
           at: this.now(),
         };
         this._figures = f;
@@ -203,11 +211,23 @@ export class SpaceGuard {
 
   /** By the last statfs, free space is below the reserve (nothing could be appended). */
   belowReserve(): boolean {
-    return this._figures !== undefined && this._figures.freeBytes - (this.written - this.writtenAtStat) < this.reserveBytes;
+    return this._figures !== undefined && this.freeNow() < this.reserveBytes;
   }
 
-  /** By the last statfs there is room again: the reserve plus `marginBytes` (hysteresis). */
+  /**
+   * By the last statfs there is room again: the reserve plus `marginBytes` (hysteresis),
+   * and inodes for a new segment where the filesystem counts them.
+   */
   roomAgain(marginBytes: number): boolean {
-    return this._figures !== undefined && this._figures.freeBytes - (this.written - this.writtenAtStat) >= this.reserveBytes + marginBytes;
+    const f = this._figures;
+    return f !== undefined && this.freeNow() >= this.reserveBytes + marginBytes && (f.freeInodes === undefined || f.freeInodes >= MIN_FREE_INODES);
+  }
+
+  /**
+   * Whether the figures agree that an ENOSPC for `groupBytes` was real: free bytes below
+   * the reserve plus the group, or no inode left (a segment could not be created).
+   */
+  confirmsNoSpace(f: SpaceFigures, groupBytes: number): boolean {
+    return f.freeBytes < this.reserveBytes + groupBytes || f.freeInodes === 0;
   }
 }

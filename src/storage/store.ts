@@ -302,7 +302,7 @@ export class EventStore {
     let group = 0;
     for (const j of jobs) group += j.diskEstimate;
     if (f === undefined) return new Error(`${err.message}; statfs failed too: ${this.space.statfsError?.message}`, { cause: err });
-    if (f.freeBytes >= this.space.reserveBytes + group) {
+    if (!this.space.confirmsNoSpace(f, group)) {
       return new Error(`${err.message}, yet the filesystem reports ${f.freeBytes} bytes free: the space ran out below it (written data is in doubt)`, { cause: err });
     }
     this.enterFull(`the filesystem refused a write: ${err.message}`, jobs);

@@ -110,15 +110,24 @@ export interface WriterContext {
   onRoll(): void;
 }
 
+/** Creates the next segment; ordinals stay contiguous (only a created segment takes one). */
+async function addSegment(ctx: WriterContext, baseSequence: number): Promise<Segment> {
+  const seg = await createSegment(ctx.dataDir, baseSequence, ctx.data.nextOrd);
+  ctx.data.nextOrd++;
+  ctx.data.segments.push(seg);
+  return seg;
+}
+
 /** The active segment, created on first use (an empty log has none: start-up never needs space). */
 async function activeSegment(ctx: WriterContext, firstSeq: number, total: number): Promise<Segment> {
-  const st = ctx.data;
-  let active = st.active;
+  let active = ctx.data.active;
   if (active === undefined) {
-    if ((await mkdir(join(ctx.dataDir, SEGMENT_DIR), { recursive: true })) !== undefined) await fsyncDir(ctx.dataDir);
-    active = await createSegment(ctx.dataDir, firstSeq, st.nextOrd++);
-    st.segments.push(active);
-    return active;
+    if ((await mkdir(join(ctx.dataDir, SEGMENT_DIR), { recursive: true })) !== undefined) {
+      await fsyncDir(ctx.dataDir).catch((err: unknown) => {
+        throw new DoubtfulFlushError(`fsync of ${ctx.dataDir} after creating ${SEGMENT_DIR}/ failed: ${(err as Error).message}`, { cause: err });
+      });
+    }
+    return addSegment(ctx, firstSeq);
   }
   if (active.size > 0 && active.size + total > ctx.segmentMaxBytes) {
     try {
@@ -126,8 +135,7 @@ async function activeSegment(ctx: WriterContext, firstSeq: number, total: number
     } catch (err) {
       throw new DoubtfulFlushError(`fdatasync of ${active.path} before rolling failed: ${(err as Error).message}`, { cause: err });
     }
-    active = await createSegment(ctx.dataDir, firstSeq, st.nextOrd++);
-    st.segments.push(active);
+    active = await addSegment(ctx, firstSeq);
     ctx.log.info({ segment: active.name }, 'rolled to a new segment');
     ctx.onRoll();
   }

@@ -23,6 +23,8 @@ export interface Tmpfs {
   dir: string;
   /** Changes the size limit in place (`mount -o remount,size=...`). */
   resize(bytes: number): void;
+  /** Any other remount option, e.g. `nr_inodes=64`. */
+  remount(options: string): void;
   unmount(): Promise<void>;
 }
 
@@ -73,16 +75,20 @@ async function reclaim(): Promise<void> {
   }
 }
 
-export async function mountTmpfs(bytes: number): Promise<Tmpfs> {
+/** A tmpfs of `bytes`; `options` adds mount options (e.g. `nr_inodes=16`). */
+export async function mountTmpfs(bytes: number, options = ''): Promise<Tmpfs> {
   if (process.getuid?.() !== 0) throw new Error('full-volume tests mount tmpfs and must run as root (uid 0); they never skip');
   await reclaim();
   const dir = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755`, 'tmpfs', dir], { stdio: 'pipe' });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0755${options === '' ? '' : ',' + options}`, 'tmpfs', dir], { stdio: 'pipe' });
   mounted.add(dir);
   return {
     dir,
     resize(n) {
       execFileSync('mount', ['-o', `remount,size=${n}`, dir], { stdio: 'pipe' });
+    },
+    remount(opts) {
+      execFileSync('mount', ['-o', `remount,${opts}`, dir], { stdio: 'pipe' });
     },
     async unmount() {
       if (!mounted.delete(dir)) return;

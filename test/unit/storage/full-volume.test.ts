@@ -66,4 +66,39 @@ describe('start-up on a full volume (tmpfs)', () => {
     expect(store.state).toBe('ready');
     expect(JSON.parse(await appendBody(store, { space: 'back' })).sequence).toBe(21);
   });
+
+  it('out of inodes: the roll to a new segment fails with ENOSPC, the store turns full; more inodes: it resumes and reads span every segment', async () => {
+    const small = await mountTmpfs(8 * 1024 * 1024, 'nr_inodes=8');
+    try {
+      const dir = join(small.dir, 'log');
+      const store = await openStore(dir, { segmentMaxBytes: 4096, reserve: { bytes: 64 * 1024 }, maxAppendBytes: 16 * 1024, spaceCheckMs: 1e9 });
+      const acked: string[] = [];
+      let refusal: { code?: string } | undefined;
+      for (let i = 0; i < 400 && refusal === undefined; i++) {
+        try {
+          acked.push(await appendBody(store, { i, pad: 'n'.repeat(300) }));
+        } catch (err) {
+          refusal = err as { code?: string };
+        }
+      }
+      expect(refusal).toMatchObject({ code: 'storage_full' });
+      expect(store.state).toBe('full');
+      const segs = await segmentPaths(dir);
+      expect(segs.length).toBeGreaterThan(1);
+      expect((await store.readAfter(0, 1000)).map(String)).toEqual(acked);
+      small.remount('nr_inodes=64');
+      await store.checkSpace();
+      expect(store.state).toBe('ready');
+      for (let i = 0; i < 60; i++) acked.push(await appendBody(store, { after: i, pad: 'm'.repeat(300) }));
+      expect((await segmentPaths(dir)).length).toBeGreaterThan(segs.length + 1);
+      expect((await store.readAfter(0, 1000)).map(String)).toEqual(acked);
+      await store.close();
+      const again = await openStore(dir, { segmentMaxBytes: 4096 });
+      expect(again.report!.outcome).toBe('Clean');
+      expect((await again.readAfter(0, 1000)).map(String)).toEqual(acked);
+      await again.close();
+    } finally {
+      await small.unmount();
+    }
+  });
 });
