@@ -99,17 +99,16 @@ export function requestHash(kind: string, body: Buffer | string): Buffer {
 /**
  * Bytes the append will take on disk, for the free-space guard: exact for ASCII, an
  * underestimate by at most 3x for multi-byte text (the reserve absorbs that; see
- * space.ts). Cheap: string lengths only, no encoding pass on the hot path.
+ * space.ts). Cheap: string lengths only, no encoding pass on the hot path. Three times
+ * this is an upper bound of the encoded size (UTF-8 takes at most 3 bytes per UTF-16
+ * unit), which sizes group commits.
  */
 export function appendDiskEstimate(req: AppendRequest): number {
   let n = req.idempotencyKey === undefined ? 0 : req.idempotencyKey.length;
-  for (const e of req.events) n += HEADER_BYTES + 16 + e.id.length + e.pre.length + (e.body ?? e.post).length;
-  return n;
-}
-
-/** Upper bound used to size group commits (UTF-8 takes at most 3 bytes per UTF-16 unit). */
-export function appendBytesHint(req: AppendRequest): number {
-  let n = 0;
-  for (const e of req.events) n += HEADER_BYTES + e.id.length * 3 + e.pre.length * 3 + (e.body ?? e.post).length * 3 + 40;
+  const events = req.events;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    n += HEADER_BYTES + 16 + e.id.length + e.pre.length + (e.body ?? e.post).length;
+  }
   return n;
 }

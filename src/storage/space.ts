@@ -102,6 +102,8 @@ export class SpaceGuard {
   private pending = 0; // admitted, neither written nor refused yet
   private inflight: Promise<SpaceFigures> | undefined;
   private lastError: Error | undefined;
+  private reserve: number;
+  private nextRefreshAt = 0;
   /** Appends refused for space since start. */
   refused = 0;
 
@@ -109,6 +111,7 @@ export class SpaceGuard {
     this.opts = opts;
     this.statfs = opts.statfs ?? defaultStatfs;
     this.now = opts.now ?? Date.now;
+    this.reserve = resolveReserve(opts.reserve, 0, opts.minReserveBytes);
   }
 
   get figures(): SpaceFigures | undefined {
@@ -118,8 +121,9 @@ export class SpaceGuard {
     return this.lastError;
   }
 
+  /** The reserve in bytes (a percentage follows the filesystem size: it is resolved at each statfs). */
   get reserveBytes(): number {
-    return resolveReserve(this.opts.reserve, this._figures?.filesystemBytes ?? 0, this.opts.minReserveBytes);
+    return this.reserve;
   }
 
   /** Free bytes now, by the estimate (last statfs minus what was written and admitted since). */
@@ -131,7 +135,7 @@ export class SpaceGuard {
   /** Whether `bytes` more would still leave the reserve free. Never a syscall. */
   fits(bytes: number): boolean {
     this.maybeRefresh();
-    return this.estimatedFree() - bytes >= this.reserveBytes;
+    return this._figures === undefined || this._figures.freeBytes - (this.written - this.writtenAtStat) - this.pending - bytes >= this.reserve;
   }
 
   /** The figures are older than the refresh period (a refusal re-checks first). */
@@ -158,7 +162,11 @@ export class SpaceGuard {
   }
 
   maybeRefresh(): void {
-    if (this.inflight === undefined && this.stale()) this.refresh().catch(() => undefined);
+    if (this.inflight !== undefined) return;
+    const now = Date.now();
+    if (now < this.nextRefreshAt) return;
+    this.nextRefreshAt = now + (this.opts.refreshMs ?? 200);
+    this.refresh().catch(() => undefined);
   }
 
   /** A fresh statfs (joins one in flight). Failures keep the old figures and are remembered. */
@@ -175,6 +183,7 @@ export class SpaceGuard {
           at: this.now(),
         };
         this._figures = f;
+        this.reserve = resolveReserve(this.opts.reserve, f.filesystemBytes, this.opts.minReserveBytes);
         // Bytes written while statfs ran may or may not be in it: count them (conservative).
         this.writtenAtStat = startedWith;
         this.lastError = undefined;

@@ -25,7 +25,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
-import { appendBytesHint, appendDiskEstimate, StoreError, type AppendRequest, type AppendResult, type Durability } from './events.ts';
+import { appendDiskEstimate, StoreError, type AppendRequest, type AppendResult, type Durability } from './events.ts';
 import { HASH_BYTES } from './format.ts';
 import { acquireLock, type DirLock } from './lock.ts';
 import type { KeyEntry } from './log-index.ts';
@@ -93,6 +93,7 @@ export class EventStore {
       sync: { lastSeconds: 0, dirty: false },
       onCommit: opts.onCommit,
       onWritten: (n) => this.space.wrote(n),
+      onTaken: (n) => this.space.release(n),
       onRoll: () => {
         if (opts.retention !== undefined) setImmediate(() => void this.runRetention().catch(() => undefined));
       },
@@ -215,8 +216,7 @@ export class EventStore {
     if (this._state !== 'ready' || !this.space.fits(est)) await this.refuseUnlessRoom(est);
     this.space.admit(est);
     const p = new Promise<AppendResult>((resolve, reject) => {
-      const settle = () => this.space.release(est);
-      this.writer.enqueue({ req, resolve: (r) => (settle(), resolve(r)), reject: (e) => (settle(), reject(e)), bytesHint: appendBytesHint(req), diskEstimate: est });
+      this.writer.enqueue({ req, resolve, reject, bytesHint: 3 * est, diskEstimate: est });
     });
     if (key !== undefined) {
       this.pendingKeys.set(key, p);

@@ -107,6 +107,8 @@ export interface WriterContext {
   sync: { lastSeconds: number; dirty: boolean };
   onCommit?: ((info: CommitInfo) => void) | undefined;
   onWritten(bytes: number): void;
+  /** Admitted bytes (guard estimates) that are settled: written (and counted by onWritten) or refused. */
+  onTaken(bytes: number): void;
   onRoll(): void;
 }
 
@@ -294,7 +296,14 @@ export class GroupWriter {
 
   /** Removes and returns everything queued (to refuse it). */
   takeQueued(): Job[] {
-    return this.queue.splice(0);
+    return this.taken(this.queue.splice(0));
+  }
+
+  private taken(jobs: Job[]): Job[] {
+    let n = 0;
+    for (let i = 0; i < jobs.length; i++) n += jobs[i]!.diskEstimate;
+    this.ctx.onTaken(n);
+    return jobs;
   }
 
   /** Resolves when the loop has nothing left to do. */
@@ -316,12 +325,17 @@ export class GroupWriter {
           take++;
         }
         const jobs = this.queue.splice(0, take);
+        let fatal: Error | undefined;
         try {
           await commitGroup(this.ctx, jobs);
         } catch (err) {
-          const fatal = await this.host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
-          if (fatal !== undefined) return this.host.fail(fatal, jobs);
+          fatal = await this.host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
+        } finally {
+          // Only now: until the write returned the group's bytes were neither written nor
+          // pending for the guard (counting them twice meanwhile errs on the safe side).
+          this.taken(jobs);
         }
+        if (fatal !== undefined) return this.host.fail(fatal, jobs);
       }
     } finally {
       // Cleared synchronously with the loop's last check: an append queued after it starts a new loop.
