@@ -19,8 +19,10 @@
  * - Retention deletes only whole sealed segments, oldest first, crash-safely (retention.ts).
  *
  * Caveats: an ENOSPC that statfs contradicts (more than reserve + the group free after
- * the cut-back) is treated as an I/O failure: the space went away below the filesystem
- * (e.g. a thin pool), where written pages are in doubt and `full` could never be left.
+ * the cut-back, and inodes left) is treated as an I/O failure: the space went away below
+ * the filesystem (e.g. a thin pool), where written pages are in doubt and `full` could
+ * never be left (writer.ts noSpaceOrFatal). While full, every new append is refused, even
+ * one that would fit: full is a state, left with hysteresis, not a per-request verdict.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../common/logger.ts';
@@ -35,10 +37,9 @@ import { moveCorruptionAside, recoverLog } from './recovery.ts';
 import type { RecoveryReport } from './report.ts';
 import { retainOnce, RetentionRunner, type RetentionRun } from './retention.ts';
 import type { ScanFailure } from './scan.ts';
-import { DoubtfulFlushError } from './segments.ts';
 import { pruneSideFiles, sideFileBytes } from './side-files.ts';
-import { defaultSegmentBytes, defaultStatfs, isNoSpace, SpaceGuard } from './space.ts';
-import { cutBack, defaultIo, GroupWriter, LogState, type Job, type StoreIo, type WriterContext } from './writer.ts';
+import { defaultSegmentBytes, defaultStatfs, SpaceGuard } from './space.ts';
+import { defaultIo, GroupWriter, noSpaceOrFatal, LogState, type Job, type StoreIo, type WriterContext } from './writer.ts';
 
 export { DURABILITY_MODES, RESERVED_FIELDS, StoreError, eventBodyJson, eventDraft, requestHash } from './events.ts';
 export type { AppendRequest, AppendResult, Durability, EventDraft } from './events.ts';
@@ -290,23 +291,11 @@ export class EventStore {
     throw new StoreError('not_ready', `the log is not accepting writes (state ${this._state})`);
   }
 
-  /** ENOSPC of the group itself: cut back and turn full (returns undefined). Anything else: the fatal error. */
+  /** ENOSPC of the group itself, confirmed: refused as full (undefined). Anything else: the fatal error. */
   private async onGroupError(err: Error, jobs: Job[]): Promise<Error | undefined> {
-    if (!isNoSpace(err) || err instanceof DoubtfulFlushError) return err;
-    try {
-      await cutBack(this.ctx, err);
-    } catch (e) {
-      return e as Error;
-    }
-    const f = await this.space.refresh().catch(() => undefined);
-    let group = 0;
-    for (const j of jobs) group += j.diskEstimate;
-    if (f === undefined) return new Error(`${err.message}; statfs failed too: ${this.space.statfsError?.message}`, { cause: err });
-    if (!this.space.confirmsNoSpace(f, group)) {
-      return new Error(`${err.message}, yet the filesystem reports ${f.freeBytes} bytes free: the space ran out below it (written data is in doubt)`, { cause: err });
-    }
-    this.enterFull(`the filesystem refused a write: ${err.message}`, jobs);
-    return undefined;
+    const fatal = await noSpaceOrFatal(this.ctx, this.space, err, jobs);
+    if (fatal === undefined) this.enterFull(`the filesystem refused a write: ${err.message}`, jobs);
+    return fatal;
   }
 
   private enterFull(reason: string, refused: Job[] = []): void {

@@ -12,8 +12,9 @@
  *   and fdatasyncs that: the bytes of the failed group are gone from disk and page cache
  *   alike, so no later fsync can persist (or falsely report) them.
  *
- * Caveats: which failures are survivable (ENOSPC of this group's own write/sync) and which
- * are fatal is decided by the store; anything wrapped in DoubtfulFlushError is fatal.
+ * - Only an ENOSPC of the group's own write or fdatasync, cut back and confirmed by statfs,
+ *   is survivable (`noSpaceOrFatal`); a failed flush of acknowledged data
+ *   (DoubtfulFlushError) never is, whatever its errno.
  */
 import { fdatasync, fdatasyncSync, ftruncate, writeSync } from 'node:fs';
 import { mkdir, type FileHandle } from 'node:fs/promises';
@@ -24,7 +25,7 @@ import { FLAG_BATCH, FLAG_MORE, HASH_BYTES, SEGMENT_DIR, decimalDigits, encodeEv
 import { hashString } from './id-table.ts';
 import { LogIndex } from './log-index.ts';
 import { createSegment, DoubtfulFlushError, fsyncDir, type Segment } from './segments.ts';
-import type { StatFsFn } from './space.ts';
+import { isNoSpace, type SpaceGuard, type StatFsFn } from './space.ts';
 
 export interface StoreIo {
   /**
@@ -257,6 +258,30 @@ export async function cutBack(ctx: WriterContext, cause: Error): Promise<void> {
   } catch (err) {
     throw new DoubtfulFlushError(`${cause.message}; cutting ${active.path} back to its acknowledged ${active.size} bytes failed: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/**
+ * Decides after a failed group: an ENOSPC of the group's own write or sync, cut back and
+ * confirmed by a fresh statfs, is survivable (returns undefined: refuse the group as
+ * full). Anything else is fatal (returned): another errno, a doubtful flush, a failed
+ * cut-back, a failed statfs, or an ENOSPC the figures contradict (the space ran out below
+ * the filesystem, e.g. a thin pool, where written pages are in doubt).
+ */
+export async function noSpaceOrFatal(ctx: WriterContext, space: SpaceGuard, err: Error, jobs: Job[]): Promise<Error | undefined> {
+  if (!isNoSpace(err) || err instanceof DoubtfulFlushError) return err;
+  try {
+    await cutBack(ctx, err);
+  } catch (e) {
+    return e as Error;
+  }
+  const f = await space.refresh().catch(() => undefined);
+  if (f === undefined) return new Error(`${err.message}; statfs failed too: ${space.statfsError?.message}`, { cause: err });
+  let group = 0;
+  for (const j of jobs) group += j.diskEstimate;
+  if (!space.confirmsNoSpace(f, group)) {
+    return new Error(`${err.message}, yet the filesystem reports ${f.freeBytes} bytes free: the space ran out below it (written data is in doubt)`, { cause: err });
+  }
+  return undefined;
 }
 
 /** What the writer loop asks of the store it works for. */
