@@ -144,10 +144,10 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     ...(config.segmentBytes !== undefined ? { segmentMaxBytes: config.segmentBytes } : {}),
     reserve: config.storageReserve,
     maxAppendBytes: config.maxBodyBytes,
-    ...(config.retentionMaxAgeSeconds !== undefined || config.retentionMaxBytes !== undefined
+    ...(config.retentionMaxAge !== undefined || config.retentionMaxBytes !== undefined
       ? {
           retention: {
-            ...(config.retentionMaxAgeSeconds !== undefined ? { maxAgeMs: config.retentionMaxAgeSeconds * 1000 } : {}),
+            ...(config.retentionMaxAge !== undefined ? { maxAgeMs: config.retentionMaxAge * 1000 } : {}),
             ...(config.retentionMaxBytes !== undefined ? { maxBytes: config.retentionMaxBytes } : {}),
           },
         }

@@ -26,8 +26,8 @@ export const serverConfigSchema = z.object({
   segmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).optional(),
   /** Free-space reserve; default 2% of the filesystem, 1 MiB..1 GiB; never below maxBodyBytes. */
   storageReserve: reserveSpecSchema.default({ default: true }),
-  /** Retention by age, in seconds (unset: no age limit). */
-  retentionMaxAgeSeconds: z.number().int().min(1).optional(),
+  /** Retention by age, in seconds (the flag takes a duration; unset: no age limit). */
+  retentionMaxAge: z.number().int().min(1).optional(),
   /** Retention by segment bytes (unset: no size limit). */
   retentionMaxBytes: z.number().int().min(1).optional(),
   terminationMessagePath: z.string().min(1).default('/dev/termination-log'),
@@ -87,7 +87,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: '--max-body-bytes', env: 'EVENTLOG_MAX_BODY_BYTES', key: 'maxBodyBytes', expected: 'an integer between 1024 and 67108864', schema: int(1024, 64 * 1024 * 1024), help: 'largest request body (default 1048576)' },
   { flag: '--segment-bytes', env: 'EVENTLOG_SEGMENT_BYTES', key: 'segmentBytes', expected: 'an integer between 4096 and 1073741824', schema: int(4096, 1024 * 1024 * 1024), help: 'roll segments at this size (default min(64 MiB, filesystem/16, retention max bytes/8), at least 256 KiB)' },
   { flag: '--storage-reserve', env: 'EVENTLOG_STORAGE_RESERVE', key: 'storageReserve', expected: 'bytes, a quantity such as 8Mi, or a percentage of the filesystem up to 50% such as 2%', schema: parsed(parseReserve), help: 'refuse appends (507) that would leave less free (default 2% of the filesystem, 1Mi..1Gi, at least --max-body-bytes)' },
-  { flag: '--retention-max-age', env: 'EVENTLOG_RETENTION_MAX_AGE', key: 'retentionMaxAgeSeconds', expected: 'a duration of whole seconds such as 168h, 30m, 90s or 7d', schema: parsed(parseDurationSeconds), help: 'delete sealed segments whose newest event is older (default: keep)' },
+  { flag: '--retention-max-age', env: 'EVENTLOG_RETENTION_MAX_AGE', key: 'retentionMaxAge', expected: 'a duration of whole seconds such as 168h, 30m, 90s or 7d', schema: parsed(parseDurationSeconds), help: 'delete sealed segments whose newest event is older (default: keep)' },
   { flag: '--retention-max-bytes', env: 'EVENTLOG_RETENTION_MAX_BYTES', key: 'retentionMaxBytes', expected: 'a positive number of bytes or a quantity such as 512Mi', schema: parsed((v) => positive(parseByteSize(v))), help: 'delete the oldest sealed segments while the segments take more (default: keep)' },
   { flag: '--termination-message-path', env: 'EVENTLOG_TERMINATION_MESSAGE_PATH', key: 'terminationMessagePath', expected: 'a file path', schema: nonEmpty, help: 'where corruption/failure reports go (default /dev/termination-log)' },
   { flag: '--auth-token', env: 'EVENTLOG_AUTH_TOKEN', key: 'token', expected: 'a token (visible ASCII without spaces, at most 4096 characters)', schema: z.string().regex(TOKEN_PATTERN), help: 'require "Authorization: Bearer <token>" on everything but /healthz, /readyz, /metrics' },
