@@ -11,13 +11,23 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import type { RecoveryReport } from '../storage/report.ts';
-import { EventStore, StoreError, eventBodyJson, eventDraft, requestHash, type EventDraft, type StatsSnapshot } from '../storage/store.ts';
+import {
+  EventStore,
+  StoreError,
+  eventBodyJson,
+  eventDraft,
+  requestHash,
+  type EventDraft,
+  type RetentionSnapshot,
+  type StatsSnapshot,
+  type StorageSnapshot,
+} from '../storage/store.ts';
 import { challenge, checkBearer, readTokenFile, routeNeedsToken, sha256 } from './auth.ts';
 import { serverConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { createMetrics, type ServerMetrics } from './metrics.ts';
 import { writeTerminationMessage } from './termination.ts';
 
-export type ServerState = 'recovering' | 'ready' | 'corrupt' | 'failed';
+export type ServerState = 'recovering' | 'ready' | 'full' | 'corrupt' | 'failed';
 
 export interface StatusBody {
   state: ServerState;
@@ -28,6 +38,9 @@ export interface StatusBody {
   /** null while the first recovery of this boot is still running. */
   recovery: RecoveryReport | null;
   stats: StatsSnapshot;
+  /** Filesystem and log figures; absent only until the first statfs returned. */
+  storage?: StorageSnapshot;
+  retention: RetentionSnapshot;
   /** The last repair done by this boot (POST /admin/repair), if any. */
   repair?: { corruptionId: string; movedTo: string; bytesMoved: number };
 }
@@ -90,6 +103,8 @@ function storeErrorStatus(code: string): number {
     case 'failed':
     case 'not_ready':
       return 503;
+    case 'storage_full':
+      return 507;
     default:
       return 500;
   }
@@ -126,7 +141,17 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     dataDir: config.dataDir,
     durability: config.durability,
     fsyncIntervalMs: config.fsyncIntervalMs,
-    segmentMaxBytes: config.segmentBytes,
+    ...(config.segmentBytes !== undefined ? { segmentMaxBytes: config.segmentBytes } : {}),
+    reserve: config.storageReserve,
+    maxAppendBytes: config.maxBodyBytes,
+    ...(config.retentionMaxAge !== undefined || config.retentionMaxBytes !== undefined
+      ? {
+          retention: {
+            ...(config.retentionMaxAge !== undefined ? { maxAgeMs: config.retentionMaxAge * 1000 } : {}),
+            ...(config.retentionMaxBytes !== undefined ? { maxBytes: config.retentionMaxBytes } : {}),
+          },
+        }
+      : {}),
     logger: log,
     onCommit: (info) => metrics?.onCommit(info),
     onFatal: (err) => {
@@ -140,7 +165,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
   const state = (): ServerState => {
     if (fatal !== undefined || store.state === 'failed') return 'failed';
     if (store.report === undefined || store.state === 'recovering') return 'recovering';
-    return store.state === 'corrupt' ? 'corrupt' : 'ready';
+    return store.state === 'corrupt' ? 'corrupt' : store.state === 'full' ? 'full' : 'ready';
   };
   metrics = createMetrics(() => store, state);
   const status = (): StatusBody => {
@@ -152,7 +177,10 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
       bootId,
       recovery: store.report ?? null,
       stats: store.stats(),
+      retention: store.retentionStatus(),
     };
+    const storage = store.storage();
+    if (storage !== undefined) body.storage = storage;
     if (store.lastRepair !== undefined) body.repair = store.lastRepair;
     return body;
   };
@@ -203,6 +231,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     }
     if (status >= 500 && !(err instanceof StoreError)) log.error({ err, url: req.url }, 'request failed');
     const body: Record<string, unknown> = { error: code, message: err.message };
+    if (err instanceof StoreError && err.details !== undefined) Object.assign(body, err.details);
     if (status === 503) body.state = state();
     void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
@@ -213,7 +242,8 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const s = state();
-    const ready = s === 'ready' && store.state === 'ready';
+    // Full stays ready: reads still work, so the pod stays in the Service (docs/server.md).
+    const ready = (s === 'ready' && store.state === 'ready') || (s === 'full' && store.state === 'full');
     return reply.code(ready ? 200 : 503).send({ ready, state: s });
   });
   app.get('/metrics', async (_req, reply) => {
@@ -225,7 +255,8 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
   app.get('/stats', async () => store.stats());
 
   app.post('/events', async (req, reply) => {
-    if (store.state !== 'ready') assertWritable();
+    // Full: the store refuses (507), after an idempotent replay had its chance (needs no space).
+    if (store.state !== 'ready' && store.state !== 'full') assertWritable();
     const body = req.body;
     if (!Buffer.isBuffer(body)) throw new HttpError(400, 'bad_request', 'a request body is required');
     if (!isUtf8(body)) throw new HttpError(400, 'invalid_utf8', 'the body is not valid UTF-8');
@@ -269,7 +300,11 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     requireReadable();
     const { id } = req.params as { id: string };
     const payload = await store.getById(id);
-    if (payload === undefined) throw new HttpError(404, 'not_found', `no event with id ${JSON.stringify(id)}`);
+    if (payload === undefined) {
+      const first = store.firstSequence;
+      const note = first > 1 ? ` (retention removed the events before sequence ${first}; their ids are forgotten)` : '';
+      throw new HttpError(404, 'not_found', `no event with id ${JSON.stringify(id)}${note}`);
+    }
     return reply.type('application/json; charset=utf-8').send(payload);
   });
 
@@ -279,6 +314,14 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     if (!q.success) {
       const issue = q.error.issues[0]!;
       throw new HttpError(400, 'bad_request', `query ${issue.path.join('.')}: ${issue.message}`);
+    }
+    const first = store.firstSequence;
+    if (q.data.after + 1 < first) {
+      // Never a silent skip: the reader must learn that events it has not seen are gone.
+      return reply
+        .code(410)
+        .type('application/json; charset=utf-8')
+        .send({ error: 'gone', message: `events after ${q.data.after} up to ${first - 1} were removed by retention; the first retained sequence is ${first}: read on with after=${first - 1}`, firstSequence: first });
     }
     const payloads = await store.readAfter(q.data.after, q.data.limit);
     const parts: Buffer[] = [];

@@ -6,6 +6,13 @@
 import { z } from 'zod';
 import { DURABILITY_MODES } from '../storage/store.ts';
 import { TOKEN_PATTERN } from './auth.ts';
+import { parseByteSize, parseDurationSeconds, parseReserve } from './units.ts';
+
+const reserveSpecSchema = z.union([
+  z.strictObject({ bytes: z.number().int().min(0) }),
+  z.strictObject({ percent: z.number().min(0).max(50) }),
+  z.strictObject({ default: z.literal(true) }),
+]);
 
 export const serverConfigSchema = z.object({
   dataDir: z.string().min(1),
@@ -15,7 +22,14 @@ export const serverConfigSchema = z.object({
   durability: z.enum(DURABILITY_MODES).default('fsync'),
   fsyncIntervalMs: z.number().int().min(1).max(60_000).default(10),
   maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
-  segmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Unset: min(64 MiB, filesystem/16, retentionMaxBytes/8), at least 256 KiB (storage/space.ts). */
+  segmentBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).optional(),
+  /** Free-space reserve; default 2% of the filesystem, 1 MiB..1 GiB; never below maxBodyBytes. */
+  storageReserve: reserveSpecSchema.default({ default: true }),
+  /** Retention by age, in seconds (the flag takes a duration; unset: no age limit). */
+  retentionMaxAge: z.number().int().min(1).optional(),
+  /** Retention by segment bytes (unset: no size limit). */
+  retentionMaxBytes: z.number().int().min(1).optional(),
   terminationMessagePath: z.string().min(1).default('/dev/termination-log'),
   /** Bearer token the data API requires (auth.ts); unset: the API is open. */
   token: z.string().regex(TOKEN_PATTERN).optional(),
@@ -51,6 +65,19 @@ const int = (min: number, max: number) =>
 
 const nonEmpty = z.string().min(1);
 
+/** A string parsed by `parse`; anything it refuses fails the flag with its `expected` text. */
+function parsed<T>(parse: (s: string) => T | undefined) {
+  return z.string().transform((v, ctx) => {
+    const r = parse(v);
+    if (r === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'invalid' });
+      return z.NEVER;
+    }
+    return r;
+  });
+}
+const positive = (n: number | undefined) => (n === undefined || n < 1 ? undefined : n);
+
 export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: '--data-dir', env: 'EVENTLOG_DATA_DIR', key: 'dataDir', expected: 'a directory path', schema: nonEmpty, help: 'directory holding the log (required)' },
   { flag: '--host', env: 'EVENTLOG_HOST', key: 'host', expected: 'a host name or IP address', schema: z.string().regex(/^[A-Za-z0-9.:\-[\]]+$/), help: 'address to listen on (default 0.0.0.0)' },
@@ -58,7 +85,10 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: '--durability', env: 'EVENTLOG_DURABILITY', key: 'durability', expected: 'one of fsync, interval, none', schema: z.enum(DURABILITY_MODES), help: 'fsync (default) | interval | none' },
   { flag: '--fsync-interval-ms', env: 'EVENTLOG_FSYNC_INTERVAL_MS', key: 'fsyncIntervalMs', expected: 'an integer between 1 and 60000', schema: int(1, 60_000), help: 'interval mode: fdatasync period (default 10)' },
   { flag: '--max-body-bytes', env: 'EVENTLOG_MAX_BODY_BYTES', key: 'maxBodyBytes', expected: 'an integer between 1024 and 67108864', schema: int(1024, 64 * 1024 * 1024), help: 'largest request body (default 1048576)' },
-  { flag: '--segment-bytes', env: 'EVENTLOG_SEGMENT_BYTES', key: 'segmentBytes', expected: 'an integer between 4096 and 1073741824', schema: int(4096, 1024 * 1024 * 1024), help: 'roll segments at this size (default 67108864)' },
+  { flag: '--segment-bytes', env: 'EVENTLOG_SEGMENT_BYTES', key: 'segmentBytes', expected: 'an integer between 4096 and 1073741824', schema: int(4096, 1024 * 1024 * 1024), help: 'roll segments at this size (default min(64 MiB, filesystem/16, retention max bytes/8), at least 256 KiB)' },
+  { flag: '--storage-reserve', env: 'EVENTLOG_STORAGE_RESERVE', key: 'storageReserve', expected: 'bytes, a quantity such as 8Mi, or a percentage of the filesystem up to 50% such as 2%', schema: parsed(parseReserve), help: 'refuse appends (507) that would leave less free (default 2% of the filesystem, 1Mi..1Gi, at least --max-body-bytes)' },
+  { flag: '--retention-max-age', env: 'EVENTLOG_RETENTION_MAX_AGE', key: 'retentionMaxAge', expected: 'a duration of whole seconds such as 168h, 30m, 90s or 7d', schema: parsed(parseDurationSeconds), help: 'delete sealed segments whose newest event is older (default: keep)' },
+  { flag: '--retention-max-bytes', env: 'EVENTLOG_RETENTION_MAX_BYTES', key: 'retentionMaxBytes', expected: 'a positive number of bytes or a quantity such as 512Mi', schema: parsed((v) => positive(parseByteSize(v))), help: 'delete the oldest sealed segments while the segments take more (default: keep)' },
   { flag: '--termination-message-path', env: 'EVENTLOG_TERMINATION_MESSAGE_PATH', key: 'terminationMessagePath', expected: 'a file path', schema: nonEmpty, help: 'where corruption/failure reports go (default /dev/termination-log)' },
   { flag: '--auth-token', env: 'EVENTLOG_AUTH_TOKEN', key: 'token', expected: 'a token (visible ASCII without spaces, at most 4096 characters)', schema: z.string().regex(TOKEN_PATTERN), help: 'require "Authorization: Bearer <token>" on everything but /healthz, /readyz, /metrics' },
   { flag: '--auth-token-file', env: 'EVENTLOG_AUTH_TOKEN_FILE', key: 'tokenFile', expected: 'a file path', schema: nonEmpty, help: 'the same, with the token read from this file (a mounted Secret)' },

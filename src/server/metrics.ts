@@ -10,7 +10,7 @@ export interface ServerMetrics {
   httpRequest(route: string, method: string, status: number): void;
 }
 
-const STATES = ['recovering', 'ready', 'corrupt', 'failed'] as const;
+const STATES = ['recovering', 'ready', 'full', 'corrupt', 'failed'] as const;
 const OUTCOMES = ['Clean', 'TornTailTruncated', 'CorruptionDetected'] as const;
 
 export function createMetrics(getStore: () => EventStore, getState: () => string): ServerMetrics {
@@ -74,6 +74,51 @@ export function createMetrics(getStore: () => EventStore, getState: () => string
       for (const st of STATES) this.set({ state: st }, st === s ? 1 : 0);
     },
   });
+  // Storage and retention: read from the store at scrape time (no work on the append path).
+  const storageGauge = (name: string, help: string, pick: (s: NonNullable<ReturnType<EventStore['storage']>>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = getStore().storage();
+        if (s !== undefined) this.set(pick(s));
+      },
+    });
+  storageGauge('eventlog_filesystem_size_bytes', 'Size of the filesystem holding the log (statfs).', (s) => s.filesystemBytes);
+  storageGauge('eventlog_filesystem_free_bytes', 'Free bytes of that filesystem for unprivileged writers (statfs bavail * bsize).', (s) => s.freeBytes);
+  storageGauge('eventlog_storage_reserve_bytes', 'Free bytes an append must leave; appends are refused (507) below.', (s) => s.reserveBytes);
+  storageGauge('eventlog_side_file_bytes', 'Bytes under torn/ and repair/.', (s) => s.sideFileBytes);
+  new Gauge({
+    name: 'eventlog_first_sequence',
+    help: 'First retained sequence (1 until retention removed events).',
+    registers: [registry],
+    collect() {
+      this.set(getStore().firstSequence);
+    },
+  });
+  // Counters mirroring totals the store keeps: add the difference at scrape time.
+  const mirror = (name: string, help: string, value: () => number, labels?: Record<string, string>) => {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      labelNames: labels === undefined ? [] : Object.keys(labels),
+      registers: [registry],
+      collect() {
+        const v = value();
+        if (labels !== undefined && reported === 0 && v === 0) this.inc(labels, 0);
+        if (v > reported) {
+          if (labels === undefined) this.inc(v - reported);
+          else this.inc(labels, v - reported);
+          reported = v;
+        }
+      },
+    });
+  };
+  mirror('eventlog_retention_removed_bytes_total', 'Segment bytes deleted by retention.', () => getStore().retentionStatus().removedBytes);
+  mirror('eventlog_retention_removed_segments_total', 'Sealed segments deleted by retention.', () => getStore().retentionStatus().removedSegments);
+  mirror('eventlog_appends_refused_total', 'Appends refused, by reason.', () => getStore().space.refused, { reason: 'storage_full' });
   const recDuration = new Gauge({ name: 'eventlog_recovery_duration_seconds', help: 'Duration of the last start-up recovery.', registers: [registry] });
   const recBytes = new Gauge({ name: 'eventlog_recovery_bytes_scanned', help: 'Bytes scanned by the last recovery.', registers: [registry] });
   const recSegments = new Gauge({ name: 'eventlog_recovery_segments_scanned', help: 'Segments scanned by the last recovery.', registers: [registry] });

@@ -68,6 +68,19 @@ export class IdTable {
     return out.sort((a, b) => a - b);
   }
 
+  /** A copy holding only the entries with sequence >= `minSequence` (retention forgets the rest). */
+  retainFrom(minSequence: number): IdTable {
+    const t = new IdTable();
+    let keep = 0;
+    for (let i = 0; i < this.seqs.length; i++) if (this.seqs[i]! >= minSequence) keep++;
+    t.reserve(keep);
+    for (let i = 0; i < this.seqs.length; i++) {
+      const s = this.seqs[i]!;
+      if (s !== 0 && s >= minSequence) t.insert(this.hashes[i]!, s);
+    }
+    return t;
+  }
+
   private grow(): void {
     const oldH = this.hashes;
     const oldS = this.seqs;

@@ -4,11 +4,19 @@
  * and same /proc start time, so a recycled pid does not count) and taken over otherwise
  * (a crashed or SIGKILLed server leaves a stale lock behind). Within one process a
  * module-level set refuses a second opener of the same directory.
+ *
+ * On a full volume writing the JSON needs a data block that is not there. The lock is
+ * then taken as a symlink instead, `LOCK -> lock:<pid>:<processStart>:<host hash>`,
+ * created just as exclusively (symlink(2) fails with EEXIST) and needing no data block
+ * (a short symlink target lives in the inode on ext4, xfs and tmpfs). Both forms are
+ * read and honoured by every server; release removes either.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { open, readFile, realpath, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, readlink, realpath, symlink, unlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isNoSpace } from './space.ts';
 
 export const LOCK_FILE = 'LOCK';
 const heldInProcess = new Set<string>();
@@ -57,6 +65,52 @@ export interface DirLock {
   release(): Promise<void>;
 }
 
+function hostHash(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 8);
+}
+
+function compactLock(info: LockInfo): string {
+  return `lock:${info.pid}:${info.processStart ?? ''}:${hostHash(info.hostname)}`;
+}
+
+/** The holder recorded in an existing LOCK (either form); undefined when unreadable (stale). */
+async function readHolder(path: string): Promise<LockInfo | undefined> {
+  try {
+    const st = await lstat(path);
+    if (st.isSymbolicLink()) {
+      const m = /^lock:(\d+):(\d*):([0-9a-f]{8})$/.exec(await readlink(path));
+      if (m === null) return undefined;
+      const host = m[3] === hostHash(hostname()) ? hostname() : `(host ${m[3]})`;
+      return { pid: Number(m[1]), processStart: m[2] === '' ? null : m[2]!, hostname: host, acquiredAt: st.mtime.toISOString() };
+    }
+    return JSON.parse(await readFile(path, 'utf8')) as LockInfo;
+  } catch {
+    return undefined; // unreadable or half-written lock: stale
+  }
+}
+
+/** O_EXCL create with the JSON; on ENOSPC the symlink form. Throws EEXIST when held. */
+async function createLock(path: string, info: LockInfo): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'wx');
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    return symlink(compactLock(info), path);
+  }
+  try {
+    await fh.writeFile(JSON.stringify(info) + '\n');
+    await fh.sync();
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    if (!isNoSpace(err)) throw err;
+    // Our own empty file: replace it by the form that needs no data block.
+    await unlink(path);
+    return symlink(compactLock(info), path);
+  }
+  await fh.close();
+}
+
 export async function acquireLock(dataDir: string): Promise<DirLock> {
   const real = await realpath(dataDir);
   if (heldInProcess.has(real)) {
@@ -71,13 +125,7 @@ export async function acquireLock(dataDir: string): Promise<DirLock> {
   };
   for (let attempt = 0; ; attempt++) {
     try {
-      const fh = await open(path, 'wx');
-      try {
-        await fh.writeFile(JSON.stringify(info) + '\n');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await createLock(path, info);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) {
@@ -86,12 +134,7 @@ export async function acquireLock(dataDir: string): Promise<DirLock> {
         }
         throw new Error(`creating lock file ${path}: ${(err as Error).message}`, { cause: err });
       }
-      let holder: LockInfo | undefined;
-      try {
-        holder = JSON.parse(await readFile(path, 'utf8')) as LockInfo;
-      } catch {
-        holder = undefined; // unreadable or half-written lock: stale
-      }
+      const holder = await readHolder(path);
       if (holder !== undefined && typeof holder.pid === 'number' && holder.pid !== process.pid && isAlive(holder)) {
         throw new LockedError(
           `data dir ${dataDir} is locked by pid ${holder.pid} on ${holder.hostname} since ${holder.acquiredAt} (${path})`,

@@ -23,6 +23,11 @@ export interface RecoveryReport {
   bytesTruncated: number;
   /** Where the cut-off torn tail was kept (absolute path); absent when nothing was cut. */
   truncatedTo?: string;
+  /**
+   * Set instead of `truncatedTo` when the cut-off tail could not be kept for lack of space
+   * (the log still was cut and is appendable): why.
+   */
+  tornCopySkipped?: string;
   corruption?: CorruptionDetail;
   /** verify only: true when nothing on disk was changed (a torn tail is reported, not cut). */
   dryRun?: boolean;

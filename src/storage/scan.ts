@@ -9,6 +9,11 @@
  *   incomplete batch it belongs to;
  * - anywhere else (a sealed segment, valid records after it, a sequence gap, a missing
  *   segment): interior corruption, which is never skipped.
+ *
+ * The log starts at sequence 1, or at the first retained sequence named by the retention
+ * marker (retention.ts). Segments before that one are `retired`: retention decided to
+ * delete them and a crash interrupted it; recovery finishes the deletion. A log whose
+ * first segment does not start exactly there is a sequence gap (corruption).
  */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +33,7 @@ import {
 } from './format.ts';
 import { hashBytes } from './id-table.ts';
 import type { LogIndex } from './log-index.ts';
+import { FIRST_SEQUENCE_MARKER, readFirstSequence } from './retention.ts';
 
 export interface SegmentFile {
   name: string;
@@ -49,6 +55,10 @@ export interface ScanFailure {
 
 export interface ScanResult {
   segments: SegmentFile[];
+  /** First retained sequence (1 unless retention removed something). */
+  firstSequence: number;
+  /** Segments before the first retained one, left by an interrupted retention run. */
+  retired: SegmentFile[];
   lastSequence: number;
   payloadBytes: number;
   bytesScanned: number;
@@ -61,6 +71,8 @@ export interface ScanOptions {
   index?: LogIndex;
   /** Read size; recovery reads segments in chunks of this many bytes (default 8 MiB). */
   chunkBytes?: number;
+  /** First retained sequence; read from the retention marker when not given. */
+  firstSequence?: number;
 }
 
 const CHUNK_BYTES = 8 * 1024 * 1024;
@@ -94,17 +106,22 @@ interface PendingBatchRecord {
 }
 
 export async function scanLog(dataDir: string, opts: ScanOptions = {}): Promise<ScanResult> {
-  const segments = await listSegments(dataDir);
+  const all = await listSegments(dataDir);
+  const first = opts.firstSequence ?? (await readFirstSequence(dataDir));
+  const at = first > 1 ? all.findIndex((s) => s.baseSequence === first) : -1;
+  const segments = at > 0 ? all.slice(at) : all;
+  const retired = at > 0 ? all.slice(0, at) : [];
   const index = opts.index;
+  if (index !== undefined) index.first = first;
   const chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
-  const result: ScanResult = { segments, lastSequence: 0, payloadBytes: 0, bytesScanned: 0, segmentsScanned: 0, recordsRecovered: 0 };
+  const result: ScanResult = { segments, firstSequence: first, retired, lastSequence: first - 1, payloadBytes: 0, bytesScanned: 0, segmentsScanned: 0, recordsRecovered: 0 };
   if (index !== undefined) {
     // Estimate the record count from the file sizes (~256-byte events) to avoid regrowing.
     let total = 0;
     for (const seg of segments) total += await stat(seg.path).then((st) => st.size, () => 0);
     index.reserve(Math.min(Math.ceil(total / 256), 64 * 1024 * 1024));
   }
-  let expected = 1;
+  let expected = first;
   let buf = Buffer.allocUnsafe(0);
   // An open (incomplete so far) batch: its records are indexed only once it closes.
   let batch: PendingBatchRecord[] = [];
@@ -116,7 +133,7 @@ export async function scanLog(dataDir: string, opts: ScanOptions = {}): Promise<
     result.payloadBytes += r.payloadLen;
     if (index !== undefined) {
       index.push(r.segIndex, r.payloadOffset, r.payloadLen);
-      const seq = index.count;
+      const seq = index.lastSequence;
       index.ids.insert(r.idHash, seq);
       if (first === r && r.key !== undefined && !index.keys.has(r.key)) {
         index.keys.set(r.key, { sequence: seq, count, hash: r.hash ?? '', batch: batchFlag });
@@ -133,7 +150,7 @@ export async function scanLog(dataDir: string, opts: ScanOptions = {}): Promise<
         segIndex: si,
         segment: seg.rel,
         offset: 0,
-        reason: `sequence gap: segment starts at sequence ${seg.baseSequence}, expected ${expected}`,
+        reason: `sequence gap: segment starts at sequence ${seg.baseSequence}, expected ${expected}${si === 0 && first > 1 ? ` (the first retained sequence in ${FIRST_SEQUENCE_MARKER})` : ''}`,
       };
       return result;
     }

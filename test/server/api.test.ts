@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { postJson, readAllLines, startServer, tempDir, waitState, type Server } from './helpers.ts';
 
 const statusSchema = z.strictObject({
-  state: z.enum(['recovering', 'ready', 'corrupt', 'failed']),
+  state: z.enum(['recovering', 'ready', 'full', 'corrupt', 'failed']),
   version: z.string(),
   durability: z.enum(['fsync', 'interval', 'none']),
   startedAt: z.iso.datetime(),
@@ -17,9 +17,30 @@ const statusSchema = z.strictObject({
     recordsRecovered: z.number(),
     bytesTruncated: z.number(),
     truncatedTo: z.string().optional(),
+    tornCopySkipped: z.string().optional(),
     corruption: z.strictObject({ id: z.string(), segment: z.string(), offset: z.number(), reason: z.string() }).optional(),
   }),
   stats: z.object({ total: z.number(), bytes: z.number(), lastSequence: z.number() }),
+  storage: z
+    .strictObject({
+      filesystemBytes: z.number().int().min(0),
+      freeBytes: z.number().int().min(0),
+      usedBytes: z.number().int().min(0),
+      reserveBytes: z.number().int().min(0),
+      logBytes: z.number().int().min(0),
+      sideFileBytes: z.number().int().min(0),
+      appendsRefused: z.number().int().min(0),
+    })
+    .optional(),
+  retention: z.strictObject({
+    maxAgeSeconds: z.number().int().min(0).nullable(),
+    maxBytes: z.number().int().min(0).nullable(),
+    firstSequence: z.number().int().min(1),
+    removedSegments: z.number().int().min(0),
+    removedEvents: z.number().int().min(0),
+    removedBytes: z.number().int().min(0),
+    lastRemovedAt: z.iso.datetime().nullable(),
+  }),
   repair: z.object({ corruptionId: z.string(), movedTo: z.string(), bytesMoved: z.number() }).optional(),
 });
 

@@ -1,0 +1,406 @@
+/**
+ * The commit path: one group of appends is encoded into one buffer, written with one
+ * positioned write, made durable with one fdatasync (durability `fsync`), then published
+ * to the indexes and acknowledged.
+ *
+ * Guarantees:
+ * - Nothing is published or acknowledged before the write (and in `fsync` mode the
+ *   fdatasync) returned; a group that fails is never partly visible.
+ * - A new segment is created only after the previous one was fdatasynced (every mode), so
+ *   sealed segments are complete.
+ * - After a failed group, `cutBack` truncates the active segment to the acknowledged end
+ *   and fdatasyncs that: the bytes of the failed group are gone from disk and page cache
+ *   alike, so no later fsync can persist (or falsely report) them.
+ *
+ * - Only an ENOSPC of the group's own write or fdatasync, cut back and confirmed by statfs,
+ *   is survivable (`noSpaceOrFatal`); a failed flush of acknowledged data
+ *   (DoubtfulFlushError) never is, whatever its errno.
+ */
+import { fdatasync, fdatasyncSync, ftruncate, writeSync } from 'node:fs';
+import { mkdir, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../common/logger.ts';
+import type { AppendRequest, AppendResult, Durability } from './events.ts';
+import { FLAG_BATCH, FLAG_MORE, HASH_BYTES, SEGMENT_DIR, decimalDigits, encodeEventInto, eventRecordBound, payloadOffset } from './format.ts';
+import { hashString } from './id-table.ts';
+import { LogIndex } from './log-index.ts';
+import { createSegment, DoubtfulFlushError, fsyncDir, type Segment } from './segments.ts';
+import { isNoSpace, type SpaceGuard, type StatFsFn } from './space.ts';
+
+export interface StoreIo {
+  /**
+   * fdatasync the file. `inline` asks for a synchronous call on the event loop (the
+   * writer does that while the disk is fast); an implementation may always return a
+   * promise instead.
+   */
+  datasync(fh: FileHandle, inline: boolean): void | Promise<void>;
+  /** Positioned write; may return the byte count directly (synchronous) or a promise. */
+  write(fh: FileHandle, buf: Buffer, position: number): number | Promise<number>;
+  /** ftruncate (cutting a failed group back). */
+  truncate(fh: FileHandle, size: number): Promise<void>;
+  /** statfs of the data dir (free-space guard). */
+  statfs: StatFsFn;
+}
+
+export const defaultIo: Omit<StoreIo, 'statfs'> = {
+  datasync: (fh, inline) => {
+    if (inline) return fdatasyncSync(fh.fd);
+    return new Promise<void>((resolve, reject) => fdatasync(fh.fd, (err) => (err ? reject(err) : resolve())));
+  },
+  // A positioned write into the page cache: synchronous, no threadpool round trip.
+  write: (fh, buf, position) => writeSync(fh.fd, buf, 0, buf.length, position),
+  truncate: (fh, size) => new Promise<void>((resolve, reject) => ftruncate(fh.fd, size, (err) => (err ? reject(err) : resolve()))),
+};
+
+/**
+ * Where fdatasync runs. A group holding a single append (a lone client: there is nothing
+ * else to do meanwhile) syncs inline on the event loop, saving the two thread hand-offs
+ * of a threadpool call (like Redis' appendfsync always), as long as the disk is fast (the
+ * last fdatasync took less than this). Bigger groups, or a slow disk, sync on the libuv
+ * threadpool so the event loop keeps parsing (and batching) the next requests meanwhile
+ * and never blocks for long.
+ */
+const INLINE_FSYNC_MAX_SECONDS = 0.002;
+
+const ZERO_HASH = Buffer.alloc(HASH_BYTES);
+
+export interface CommitInfo {
+  events: number;
+  bytes: number;
+  /** Seconds spent in fdatasync, when the commit synced. */
+  fsyncSeconds?: number;
+}
+
+export interface Job {
+  req: AppendRequest;
+  resolve: (r: AppendResult) => void;
+  reject: (e: Error) => void;
+  /** Upper bound of the encoded bytes (sizes group commits). */
+  bytesHint: number;
+  /** Estimate admitted by the free-space guard. */
+  diskEstimate: number;
+}
+
+/** What the store shares with the writer and recovery: the open segments and the index. */
+export class LogState {
+  index = new LogIndex();
+  segments: Segment[] = [];
+  nextOrd = 0;
+  diskBytes = 0;
+
+  bySegOrd(ord: number): Segment | undefined {
+    const first = this.segments[0];
+    return first === undefined ? undefined : this.segments[ord - first.ord];
+  }
+  get active(): Segment | undefined {
+    return this.segments[this.segments.length - 1];
+  }
+}
+
+export interface WriterContext {
+  dataDir: string;
+  durability: Durability;
+  io: StoreIo;
+  log: Logger;
+  data: LogState;
+  segmentMaxBytes: number;
+  /** Mutable: duration of the last fdatasync. */
+  sync: { lastSeconds: number; dirty: boolean };
+  onCommit?: ((info: CommitInfo) => void) | undefined;
+  onWritten(bytes: number): void;
+  /** Admitted bytes (guard estimates) that are settled: written (and counted by onWritten) or refused. */
+  onTaken(bytes: number): void;
+  onRoll(): void;
+}
+
+/** Creates the next segment; ordinals stay contiguous (only a created segment takes one). */
+async function addSegment(ctx: WriterContext, baseSequence: number): Promise<Segment> {
+  const seg = await createSegment(ctx.dataDir, baseSequence, ctx.data.nextOrd);
+  ctx.data.nextOrd++;
+  ctx.data.segments.push(seg);
+  return seg;
+}
+
+/** The active segment, created on first use (an empty log has none: start-up never needs space). */
+async function activeSegment(ctx: WriterContext, firstSeq: number, total: number): Promise<Segment> {
+  let active = ctx.data.active;
+  if (active === undefined) {
+    if ((await mkdir(join(ctx.dataDir, SEGMENT_DIR), { recursive: true })) !== undefined) {
+      await fsyncDir(ctx.dataDir).catch((err: unknown) => {
+        throw new DoubtfulFlushError(`fsync of ${ctx.dataDir} after creating ${SEGMENT_DIR}/ failed: ${(err as Error).message}`, { cause: err });
+      });
+    }
+    return addSegment(ctx, firstSeq);
+  }
+  if (active.size > 0 && active.size + total > ctx.segmentMaxBytes) {
+    try {
+      await ctx.io.datasync(active.fh, false);
+    } catch (err) {
+      throw new DoubtfulFlushError(`fdatasync of ${active.path} before rolling failed: ${(err as Error).message}`, { cause: err });
+    }
+    active = await addSegment(ctx, firstSeq);
+    ctx.log.info({ segment: active.name }, 'rolled to a new segment');
+    ctx.onRoll();
+  }
+  return active;
+}
+
+export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void> {
+  const index = ctx.data.index;
+  const firstSeq = index.lastSequence + 1;
+  let n = 0;
+  let bound = 0;
+  for (let j = 0; j < jobs.length; j++) {
+    const { events, idempotencyKey } = jobs[j]!.req;
+    n += events.length;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      bound += eventRecordBound(e.id, i === 0 ? idempotencyKey : undefined, e.pre, e.body ?? e.post);
+    }
+  }
+  // Encode into one buffer sized by an upper bound; the real sizes come from the writes.
+  const buf = Buffer.allocUnsafe(bound);
+  const spans = new Uint32Array(n * 2); // payload offset, payload bytes per record
+  let at = 0;
+  let r = 0;
+  let seq = firstSeq;
+  let digits = decimalDigits(seq);
+  let nextPow10 = 10 ** digits;
+  for (let j = 0; j < jobs.length; j++) {
+    const { events, batch, idempotencyKey, requestHash: hash } = jobs[j]!.req;
+    const last = events.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const e = events[i]!;
+      if (seq === nextPow10) {
+        digits++;
+        nextPow10 *= 10;
+      }
+      const flags = batch ? FLAG_BATCH | (i < last ? FLAG_MORE : 0) : 0;
+      const first = i === 0 && idempotencyKey !== undefined;
+      const end = encodeEventInto(buf, at, seq, flags, e.id, first ? idempotencyKey : undefined, first ? (hash ?? ZERO_HASH) : undefined, e.pre, digits, e.body === undefined ? e.post : '', e.body);
+      const pAt = payloadOffset(buf, at);
+      spans[r * 2] = pAt;
+      spans[r * 2 + 1] = end - pAt;
+      at = end;
+      seq++;
+      r++;
+    }
+  }
+  const total = at;
+  const active = await activeSegment(ctx, firstSeq, total);
+  const position = active.size;
+  let written = 0;
+  try {
+    while (written < total) {
+      const w = ctx.io.write(active.fh, buf.subarray(written, total), position + written);
+      const wn = typeof w === 'number' ? w : await w;
+      if (wn <= 0) throw new Error(`writing ${total - written} bytes to ${active.path} at ${position + written}: wrote ${wn}`);
+      written += wn;
+    }
+  } finally {
+    ctx.onWritten(written);
+  }
+  let fsyncSeconds: number | undefined;
+  if (ctx.durability === 'fsync') {
+    const t0 = process.hrtime.bigint();
+    const d = ctx.io.datasync(active.fh, jobs.length === 1 && ctx.sync.lastSeconds < INLINE_FSYNC_MAX_SECONDS);
+    if (d !== undefined) await d;
+    fsyncSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    ctx.sync.lastSeconds = fsyncSeconds;
+  } else {
+    ctx.sync.dirty = true;
+  }
+  // Durable (under the mode): publish, then acknowledge.
+  active.size += total;
+  ctx.data.diskBytes += total;
+  seq = firstSeq;
+  r = 0;
+  const results: AppendResult[] = new Array(jobs.length);
+  for (let j = 0; j < jobs.length; j++) {
+    const { events, batch, idempotencyKey, requestHash: hash } = jobs[j]!.req;
+    const jobFirst = seq;
+    const out: Buffer[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const pAt = spans[r * 2]!;
+      const pB = spans[r * 2 + 1]!;
+      index.push(active.ord, position + pAt, pB);
+      index.ids.insert(hashString(events[i]!.id), seq);
+      out[i] = buf.subarray(pAt, pAt + pB);
+      seq++;
+      r++;
+    }
+    if (idempotencyKey !== undefined && !index.keys.has(idempotencyKey)) {
+      index.keys.set(idempotencyKey, {
+        sequence: jobFirst,
+        count: events.length,
+        hash: (hash ?? ZERO_HASH).subarray(0, HASH_BYTES).toString('base64'),
+        batch,
+      });
+    }
+    results[j] = { replayed: false, batch, firstSequence: jobFirst, payloads: out };
+  }
+  ctx.onCommit?.({ events: seq - firstSeq, bytes: total, ...(fsyncSeconds !== undefined ? { fsyncSeconds } : {}) });
+  for (let j = 0; j < jobs.length; j++) jobs[j]!.resolve(results[j]!);
+}
+
+/**
+ * After a failed group: truncate the active segment back to its acknowledged end and
+ * fdatasync that. Throws (fatal) when either fails: then nothing can be trusted without a
+ * restart and a recovery.
+ */
+export async function cutBack(ctx: WriterContext, cause: Error): Promise<void> {
+  const active = ctx.data.active;
+  if (active === undefined) return;
+  try {
+    await ctx.io.truncate(active.fh, active.size);
+    const d = ctx.io.datasync(active.fh, false);
+    if (d !== undefined) await d;
+  } catch (err) {
+    throw new DoubtfulFlushError(`${cause.message}; cutting ${active.path} back to its acknowledged ${active.size} bytes failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Decides after a failed group: an ENOSPC of the group's own write or sync, cut back and
+ * confirmed by a fresh statfs, is survivable (returns undefined: refuse the group as
+ * full). Anything else is fatal (returned): another errno, a doubtful flush, a failed
+ * cut-back, a failed statfs, or an ENOSPC the figures contradict (the space ran out below
+ * the filesystem, e.g. a thin pool, where written pages are in doubt).
+ */
+export async function noSpaceOrFatal(ctx: WriterContext, space: SpaceGuard, err: Error, jobs: Job[]): Promise<Error | undefined> {
+  if (!isNoSpace(err) || err instanceof DoubtfulFlushError) return err;
+  try {
+    await cutBack(ctx, err);
+  } catch (e) {
+    return e as Error;
+  }
+  const f = await space.refresh().catch(() => undefined);
+  if (f === undefined) return new Error(`${err.message}; statfs failed too: ${space.statfsError?.message}`, { cause: err });
+  let group = 0;
+  for (const j of jobs) group += j.diskEstimate;
+  if (!space.confirmsNoSpace(f, group)) {
+    return new Error(`${err.message}, yet the filesystem reports ${f.freeBytes} bytes free: the space ran out below it (written data is in doubt)`, { cause: err });
+  }
+  return undefined;
+}
+
+/** What the writer loop asks of the store it works for. */
+export interface WriterHost {
+  /** Groups may be written (ready, closing). */
+  writable(): boolean;
+  /** Background fdatasyncs may run (ready, full, closing). */
+  syncable(): boolean;
+  /** A group failed: undefined when handled (refused as full), else the fatal error. */
+  onGroupError(err: Error, jobs: Job[]): Promise<Error | undefined>;
+  fail(err: Error, jobs: Job[]): void;
+}
+
+/**
+ * The one writer: owns the queue of admitted appends, takes everything queued (up to
+ * maxCommitBytes) as one group, and, in `interval` mode, the periodic fdatasync.
+ */
+export class GroupWriter {
+  private readonly ctx: WriterContext;
+  private readonly host: WriterHost;
+  private readonly maxCommitBytes: number;
+  private queue: Job[] = [];
+  private loop: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+
+  constructor(ctx: WriterContext, host: WriterHost, maxCommitBytes: number) {
+    this.ctx = ctx;
+    this.host = host;
+    this.maxCommitBytes = maxCommitBytes;
+  }
+
+  enqueue(job: Job): void {
+    this.queue.push(job);
+    this.loop ??= this.run();
+  }
+
+  /** Removes and returns everything queued (to refuse it). */
+  takeQueued(): Job[] {
+    return this.taken(this.queue.splice(0));
+  }
+
+  private taken(jobs: Job[]): Job[] {
+    let n = 0;
+    for (let i = 0; i < jobs.length; i++) n += jobs[i]!.diskEstimate;
+    this.ctx.onTaken(n);
+    return jobs;
+  }
+
+  /** Resolves when the loop has nothing left to do. */
+  async drain(): Promise<void> {
+    while (this.loop !== undefined) await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      // Start the group at the end of this event-loop turn: every request whose bytes
+      // arrived in this turn joins it. Later groups start as soon as the previous one is
+      // durable (classic group commit: what queued meanwhile is the next group).
+      await new Promise<void>((r) => setImmediate(r));
+      while (this.queue.length > 0 && this.host.writable()) {
+        let take = 0;
+        let hint = 0;
+        while (take < this.queue.length && (take === 0 || hint + this.queue[take]!.bytesHint <= this.maxCommitBytes)) {
+          hint += this.queue[take]!.bytesHint;
+          take++;
+        }
+        const jobs = this.queue.splice(0, take);
+        let fatal: Error | undefined;
+        try {
+          await commitGroup(this.ctx, jobs);
+        } catch (err) {
+          fatal = await this.host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
+        } finally {
+          // Only now: until the write returned the group's bytes were neither written nor
+          // pending for the guard (counting them twice meanwhile errs on the safe side).
+          this.taken(jobs);
+        }
+        if (fatal !== undefined) return this.host.fail(fatal, jobs);
+      }
+    } finally {
+      // Cleared synchronously with the loop's last check: an append queued after it starts a new loop.
+      this.loop = undefined;
+    }
+  }
+
+  startIntervalSync(ms: number): void {
+    this.timer ??= setInterval(() => void this.syncNow(), ms);
+    this.timer.unref();
+  }
+  stopIntervalSync(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** interval/none modes: fdatasync the active segment if anything was written since the last sync. */
+  syncNow(): Promise<void> {
+    if (this.syncing !== undefined) return this.syncing;
+    const seg = this.ctx.data.active;
+    if (!this.ctx.sync.dirty || seg === undefined || !this.host.syncable()) return Promise.resolve();
+    this.ctx.sync.dirty = false;
+    const t0 = process.hrtime.bigint();
+    this.syncing = Promise.resolve()
+      .then(() => this.ctx.io.datasync(seg.fh, false))
+      .then(() => this.ctx.onCommit?.({ events: 0, bytes: 0, fsyncSeconds: Number(process.hrtime.bigint() - t0) / 1e9 }))
+      // Acknowledged events sit in these pages: any failure (ENOSPC too) is fatal.
+      .catch((err: unknown) => this.host.fail(err instanceof Error ? err : new Error(String(err)), []))
+      .finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  /** Clean shutdown: waits for a running sync, then syncs what interval/none mode left dirty. */
+  async finalSync(): Promise<void> {
+    this.stopIntervalSync();
+    await this.syncing;
+    const active = this.ctx.data.active;
+    if (active !== undefined && this.ctx.durability !== 'fsync' && this.ctx.sync.dirty) {
+      this.ctx.sync.dirty = false;
+      await this.ctx.io.datasync(active.fh, false);
+    }
+  }
+}
