@@ -95,15 +95,19 @@ export const StorageSpecSchema = z
     ] satisfies CelRule[],
   });
 
-/** Go-style durations ("168h", "90m", "45s") plus days ("7d"). */
-export const DURATION_PATTERN = /^([0-9]+(\.[0-9]+)?(d|h|m|s))+$/;
+/** Whole-unit durations ("168h", "90m", "45s", "7d", "1h30m"): what the server's --retention-max-age takes. */
+export const DURATION_PATTERN = /^([0-9]+(d|h|m|s))+$/;
+const ZERO_DURATION = /^(0+[dhms])+$/;
+const DURATION_MESSAGE = 'retention.maxAge must be a positive duration of whole units such as "168h", "7d", "90m" or "1h30m"';
 
 export const RetentionSchema = z
   .object({
     maxAge: z
       .string()
       .max(32)
-      .regex(DURATION_PATTERN, { message: 'retention.maxAge must be a duration such as "168h", "7d" or "90m"' })
+      .regex(DURATION_PATTERN, { message: DURATION_MESSAGE })
+      .refine((v) => !ZERO_DURATION.test(v), { message: DURATION_MESSAGE })
+      .meta({ 'x-kubernetes-validations': [{ rule: `!self.matches(${celString(ZERO_DURATION.source)})`, message: DURATION_MESSAGE }] satisfies CelRule[] })
       .optional()
       .describe('Delete whole sealed segments whose newest event is older than this ("168h", "7d"). Readers behind the first kept sequence get 410 Gone.'),
     maxBytes: quantity('Keep the log under about this many bytes by deleting the oldest whole sealed segments ("10Gi").', {

@@ -266,7 +266,19 @@ describe('EventLog spec: storage lifecycle (autoGrow, retention)', () => {
   it('retention takes a duration and a quantity', () => {
     expect(ok({ storage: { size: '1Gi' }, retention: { maxAge: '168h', maxBytes: '500Mi' } }).retention).toEqual({ maxAge: '168h', maxBytes: '500Mi' });
     expect(ok({ storage: { size: '1Gi' }, retention: { maxAge: '7d' } }).retention).toEqual({ maxAge: '7d' });
-    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxAge: 'a week' } })).toMatch(/retention.maxAge must be a duration/);
+    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxAge: 'a week' } })).toMatch(/retention.maxAge must be a positive duration/);
+    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxAge: '0h' } })).toMatch(/retention.maxAge must be a positive duration/);
+    expect(errorOf({ storage: { size: '1Gi' }, retention: { maxAge: '1.5h' } })).toMatch(/retention.maxAge must be a positive duration/);
     expect(errorOf({ storage: { size: '1Gi' }, retention: { maxBytes: '0' } })).toMatch(/retention.maxBytes must be greater than zero/);
+  });
+});
+
+describe('retention.maxAge: what the API accepts, the log server accepts', () => {
+  it('every accepted duration parses with the server flag parser, to the expected seconds', async () => {
+    const { parseDurationSeconds } = await import('../../../src/server/units.ts');
+    for (const [d, seconds] of [['168h', 604_800], ['7d', 604_800], ['90m', 5_400], ['1h30m', 5_400], ['45s', 45]] as const) {
+      expect(ok({ storage: { size: '1Gi' }, retention: { maxAge: d } }).retention?.maxAge).toBe(d);
+      expect(parseDurationSeconds(d)).toBe(seconds);
+    }
   });
 });
