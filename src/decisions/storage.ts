@@ -119,6 +119,15 @@ export function resizeState(pvc: PvcView | undefined): ResizeState | undefined {
   return undefined;
 }
 
+/**
+ * Whether to delete the pod so an offline file-system resize can finish: allowed by the
+ * spec, the PVC waits for it, a pod runs on the volume (a new pod waits for the resize
+ * by itself), and not already done for this request (once per resize).
+ */
+export function restartForResize(q: { resize: ResizeState | undefined; allowed: boolean; podRunning: boolean; request: string | undefined; restartedFor: string | undefined }): boolean {
+  return q.allowed && q.resize === 'FileSystemResizePending' && q.podRunning && q.request !== undefined && q.request !== q.restartedFor;
+}
+
 /** Why a full log cannot be fixed automatically. */
 export type GrowthBlock = 'NotConfigured' | 'MaxSizeReached' | 'ExpansionNotAllowed';
 

@@ -34,7 +34,7 @@ import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.
 import { Outcome, type ReconcileOutcome } from '../runtime/reconcile.ts';
 import { Resource, Resources } from '../runtime/resources.ts';
 import { pollServerStatus, requestRepair } from './poller.ts';
-import { step, type EventLogControllerDeps, type LiveObjects, type RawEventLog, type ReconcileContext } from './reconcile/context.ts';
+import { step, type EventLogControllerDeps, type EventLogMemory, type LiveObjects, type RawEventLog, type ReconcileContext } from './reconcile/context.ts';
 import { finalize } from './reconcile/deletion.ts';
 import { ServerObserver } from './reconcile/observe.ts';
 import { applyOwned, desiredSet, reportOwnedDrift } from './reconcile/owned.ts';
@@ -58,10 +58,13 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
   const resources = new Resources(deps.http);
   const observer = new ServerObserver(deps.poll ?? pollServerStatus, deps.pollTimeoutMs);
   const runRepair = deps.repair ?? requestRepair;
+  /** What this process remembers per EventLog key between passes (reconcile/context.ts). */
+  const memory = new Map<string, EventLogMemory>();
   /** Drops what this process keeps about an EventLog that is gone (or about to be). */
   const forget = (namespace: string, name: string) => {
     deps.metrics?.forget(namespace, name);
     observer.forget(`${namespace}/${name}`);
+    memory.delete(`${namespace}/${name}`);
   };
 
   async function reconcile(req: ReconcileRequest): Promise<ReconcileOutcome> {
@@ -94,7 +97,9 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       desiredOptions: { defaultImage: deps.config.defaultImage, port, operatorNamespace: deps.config.operatorNamespace ?? DEFAULT_OPERATOR_NAMESPACE },
       port,
       now,
+      memory: memory.get(key) ?? { podsDeletedByOperator: new Set() },
     };
+    memory.set(key, ctx.memory);
     const finalizerTarget: FinalizerTarget = { collection: eventLogCollection(namespace), name, finalizers: meta.finalizers, resourceVersion: meta.resourceVersion ?? '' };
 
     // ---- finalize ----

@@ -67,10 +67,24 @@ export interface ReconcileContext {
   deps: EventLogControllerDeps;
   resources: Resources;
   desiredOptions: DesiredOptions;
+  /** What this process remembers of the EventLog between passes (in memory only). */
+  memory: EventLogMemory;
   /** The live PVC's request (a PVC grown beyond spec.storage.size is kept at its size). */
   livePvcRequest?: string;
   port: number;
   now: () => Date;
+}
+
+/** Per-EventLog memory of one operator process; a restart starts afresh (safe: see each field). */
+export interface EventLogMemory {
+  /**
+   * Uids of this EventLog's pods the operator itself deleted (rollout, drift that needs a
+   * recreate, an offline resize): their absence is not drift. Forgotten: a recreate after
+   * a restart of the operator is reported as corrected drift once.
+   */
+  podsDeletedByOperator: Set<string>;
+  /** The PVC request the pod was last restarted for (restartPodForResize): once per resize. */
+  resizeRestartFor?: string;
 }
 
 /** Wraps a step so a failure names the EventLog, the step and the object. */

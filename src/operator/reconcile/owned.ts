@@ -93,7 +93,7 @@ export async function applyOwned(ctx: ReconcileContext, live: LiveObjects): Prom
   let waiting = false;
   const correct = ctx.evl.spec.driftPolicy === DriftPolicy.Correct;
   for (const o of order) {
-    const r = await reconcileObject(ctx, o.desired, o.get(), existedBefore(o.desired.kind, ctx.old), correct, o.set);
+    const r = await reconcileObject(ctx, o.desired, o.get(), existedBefore(o.desired.kind, ctx.old) && !deletedByOperator(ctx, o.desired.kind), correct, o.set);
     items.push(...r.items);
     if (r.outcome) outcomes.push(r.outcome);
     if (r.error) errors.push(r.error);
@@ -128,6 +128,12 @@ async function ensureToken(ctx: ReconcileContext, live: LiveObjects): Promise<{ 
     outcomes.push('corrected');
   }
   return { items, outcomes };
+}
+
+/** The pod the last status knew was deleted by the operator itself: recreating it is not drift. */
+function deletedByOperator(ctx: ReconcileContext, kind: DesiredObject['kind']): boolean {
+  const uid = ctx.old?.pod?.uid;
+  return kind === 'Pod' && uid !== undefined && ctx.memory.podsDeletedByOperator.has(uid);
 }
 
 interface ObjectResult {
@@ -170,10 +176,13 @@ async function reconcileObject(
     switch (action) {
       case 'create': {
         set(await apply(false));
+        // A new pod: the uids of the ones the operator deleted are no longer needed.
+        if (kind === 'Pod') ctx.memory.podsDeletedByOperator.clear();
         log.info({ kind, object: name }, plan.existedBefore ? 'recreated a deleted object' : 'created');
         return plan.existedBefore ? { items: [{ kind, name, path: '.', expected: 'present', actual: 'deleted' }], outcome: 'corrected', waiting: false } : { items: [], waiting: false };
       }
       case 'recreate-pod':
+        if (live?.metadata?.uid) ctx.memory.podsDeletedByOperator.add(live.metadata.uid);
         await step(ctx, `deleting Pod ${namespace}/${name} to recreate it on the same volume`, () => ctx.resources.deleteOptional(Resource.pods, namespace, name, { ...uidOf(live) }).catch(ignoreReplaced));
         log.info({ rollout: plan.rollout.map((f) => f.path), drift: plan.drift.map((f) => f.path) }, 'pod deleted: immutable fields differ; it is recreated when gone');
         return { items: plan.drift, ...(plan.drift.length > 0 ? { outcome: 'correcting' as const } : {}), waiting: true };

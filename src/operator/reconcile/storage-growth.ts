@@ -9,12 +9,13 @@
  *   operator's field manager); the EventLog's spec, which belongs to Git, never is.
  * - At most one growth is in flight: nothing is asked while the PVC still asks for more
  *   than it has.
- * - The pod is deleted for a resize only while the PVC reports FileSystemResizePending,
- *   with a uid precondition (never a newer pod), and an Event says why.
+ * - The pod is deleted for a resize at most once per PVC request, only while the PVC
+ *   reports FileSystemResizePending and the pod runs (a new pod waits for the resize
+ *   anyway), with a uid precondition (never a newer pod), and an Event says why.
  */
 import type { StorageGrowth } from '../../api/eventlog.ts';
 import { formatTime } from '../../kube/time.ts';
-import { planGrowth, resizeState, storageUsage, type GrowthPlan } from '../../decisions/storage.ts';
+import { planGrowth, resizeState, restartForResize, storageUsage, type GrowthPlan } from '../../decisions/storage.ts';
 import type { ServerObservation } from '../../decisions/server-status.ts';
 import { FIELD_MANAGER } from '../../decisions/labels.ts';
 import { statusCodeOf } from '../../runtime/kube-http.ts';
@@ -52,8 +53,20 @@ export async function maybeGrowStorage(ctx: ReconcileContext, live: LiveObjects,
   }
 
   const pod = live.pod;
-  if (resizeState(pvc) === 'FileSystemResizePending' && evl.spec.storage.restartPodForResize && pod && !pod.metadata?.deletionTimestamp) {
+  const request = pvc.spec?.resources?.requests?.storage;
+  if (
+    restartForResize({
+      resize: resizeState(pvc),
+      allowed: evl.spec.storage.restartPodForResize,
+      podRunning: pod !== undefined && !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running',
+      request,
+      restartedFor: ctx.memory.resizeRestartFor,
+    }) &&
+    pod
+  ) {
     const podName = pod.metadata?.name ?? '';
+    ctx.memory.resizeRestartFor = request;
+    if (pod.metadata?.uid) ctx.memory.podsDeletedByOperator.add(pod.metadata.uid);
     try {
       await step(ctx, `deleting Pod ${namespace}/${podName} so the file system resize of its volume can finish (restartPodForResize)`, () =>
         ctx.resources.deleteOptional(Resource.pods, namespace, podName, pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),

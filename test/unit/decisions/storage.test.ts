@@ -13,6 +13,7 @@ import {
   planGrowth,
   projectFullAt,
   resizeState,
+  restartForResize,
   storageUsage,
   USAGE_SAMPLE_MIN_GAP_MS,
   USAGE_WINDOW_MS,
@@ -182,5 +183,17 @@ describe('computeStatus: a full volume', () => {
     warn.options = { countersMinIntervalMs: 30_000 };
     const w = computeStatus(warn);
     expect(w.storage).toMatchObject({ nearlyFull: true, usedPercent: 90 });
+  });
+});
+
+describe('restartForResize', () => {
+  const q = { resize: 'FileSystemResizePending' as const, allowed: true, podRunning: true, request: '96Mi', restartedFor: undefined };
+  it('once per request, only for a running pod, only when allowed and pending', () => {
+    expect(restartForResize(q)).toBe(true);
+    expect(restartForResize({ ...q, restartedFor: '96Mi' })).toBe(false);
+    expect(restartForResize({ ...q, restartedFor: '64Mi' })).toBe(true);
+    expect(restartForResize({ ...q, podRunning: false })).toBe(false);
+    expect(restartForResize({ ...q, allowed: false })).toBe(false);
+    expect(restartForResize({ ...q, resize: 'Resizing' })).toBe(false);
   });
 });

@@ -48,6 +48,7 @@ function context(http: ReturnType<typeof fakeHttp>['http'], spec: Parameters<typ
     desiredOptions: { defaultImage: 'eventlog:dev' },
     port: 8080,
     now: () => new Date('2026-11-22T05:00:00Z'),
+    memory: { podsDeletedByOperator: new Set() },
   };
   return { ctx, recorded };
 }
