@@ -197,3 +197,18 @@ describe('restartForResize', () => {
     expect(restartForResize({ ...q, resize: 'Resizing' })).toBe(false);
   });
 });
+
+describe('storage Events', () => {
+  const ready = (status: string, reason: string) => ({ type: 'Ready', status, reason, message: `${reason} message`, lastTransitionTime: '2026-11-22T05:00:00Z' });
+  it('one Warning when a Ready log fills (NotReady), StorageFull when it was already not Ready; nearlyFull once; StorageGrown when the capacity arrives', async () => {
+    const { transitionEvents } = await import('../../../src/decisions/events.ts');
+    const reasons = (o: unknown, n: unknown) => transitionEvents(o as never, n as never).map((e) => e.reason);
+    expect(reasons({ conditions: [ready('True', 'LogAvailable')] }, { conditions: [ready('False', 'StorageFull')] })).toEqual(['NotReady']);
+    expect(reasons({ conditions: [ready('False', 'Progressing')] }, { conditions: [ready('False', 'StorageFull')] })).toEqual(['StorageFull']);
+    expect(reasons({ storage: { nearlyFull: false } }, { storage: { nearlyFull: true, usedPercent: 90 } })).toEqual(['StorageNearlyFull']);
+    expect(reasons({ storage: { nearlyFull: true } }, { storage: { nearlyFull: true } })).toEqual([]);
+    const growth = [{ from: '64Mi', to: '96Mi', at: '2026-11-22T05:00:00Z', reason: 'full' }];
+    expect(reasons({ storage: { capacity: '64Mi', growth } }, { storage: { capacity: '96Mi', growth } })).toEqual(['StorageGrown']);
+    expect(reasons({ storage: { capacity: '64Mi' } }, { storage: { capacity: '64Mi', growth } })).toEqual([]);
+  });
+});
