@@ -22,7 +22,7 @@ import {
   type StatsSnapshot,
   type StorageSnapshot,
 } from '../storage/store.ts';
-import { challenge, checkBearer, readTokenFile, routeNeedsToken, sha256 } from './auth.ts';
+import { challenge, checkBearer, presentedCredentials, readTokenFile, routeNeedsToken, sha256, TOKEN_HEADER } from './auth.ts';
 import { serverConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
 import { createMetrics, type ServerMetrics } from './metrics.ts';
 import { writeTerminationMessage } from './termination.ts';
@@ -198,7 +198,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       // The matched route pattern (undefined: no route), not the raw URL (auth.ts).
       if (!routeNeedsToken(req.routeOptions.url)) return done();
-      const r = checkBearer(req.headers.authorization, tokenHash);
+      const r = checkBearer(presentedCredentials(req.headers.authorization, req.headers[TOKEN_HEADER]), tokenHash);
       if (r.ok) return done();
       reply.header('www-authenticate', challenge(r.reason));
       done(new HttpError(401, 'unauthorized', r.reason === 'missing' ? 'this endpoint needs "Authorization: Bearer <token>"' : 'the bearer token is not valid'));
