@@ -1,9 +1,13 @@
--- Argo CD health check for eventlog.dev/EventLog
--- (argocd-cm key resource.customizations.health.eventlog.dev_EventLog).
--- argocd-cm-patch.yaml carries this exact text; test/unit/argocd-health.test.ts runs
--- it in lua5.1 for every case and fails if the two differ.
+-- Argo CD health check for eventlog.dev/EventLog.
+-- Installed through argocd-cm (key resource.customizations.health.eventlog.dev_EventLog,
+-- deploy/gitops/argocd/argocd-cm-patch.yaml carries this exact text), or built into
+-- Argo CD from resource_customizations/eventlog.dev/EventLog/health.lua.
+-- Uses only what Argo CD gives a script from argocd-cm (base and table libraries, no
+-- string/math): test/tools/cmd/argocd-lua runs it under gopher-lua both ways.
+--   metadata.deletionTimestamp                    -> Progressing (being deleted)
 --   spec.suspend                                  -> Suspended
---   status not yet for metadata.generation        -> Progressing
+--   status not yet for metadata.generation        -> Progressing (the CRD defaults
+--                                                    status.observedGeneration to 0)
 --   Stalled=True                                  -> Degraded
 --   Ready=True                                    -> Healthy
 --   anything else                                 -> Progressing (Ready's message)
@@ -15,6 +19,12 @@ local function condition(conditions, kind)
     if c.type == kind then return c end
   end
   return nil
+end
+
+if obj.metadata ~= nil and obj.metadata.deletionTimestamp ~= nil then
+  hs.status = "Progressing"
+  hs.message = "being deleted: the operator removes its finalizer once the log's objects are handled"
+  return hs
 end
 
 if obj.spec ~= nil and obj.spec.suspend == true then
