@@ -5,7 +5,8 @@
 #   test/tools/install.sh kstatus          # sigs.k8s.io/cli-utils kstatus on objects (cmd/kstatus)
 #   test/tools/install.sh argocd-lua       # Argo CD's Lua VM for health checks and actions (cmd/argocd-lua)
 #   test/tools/install.sh promtool         # Prometheus' promtool (test rules, check rules)
-#   test/tools/install.sh                  # all three
+#   test/tools/install.sh rule-metrics     # the series each alert's PromQL selects (promtool/cmd/rule-metrics)
+#   test/tools/install.sh                  # all four
 #
 # - kstatus and argocd-lua come from the module beside this script (go.mod pins
 #   sigs.k8s.io/cli-utils, github.com/yuin/gopher-lua, layeh.com/gopher-json). Their
@@ -13,7 +14,8 @@
 #   harness rebuilds it; nothing else does.
 # - promtool comes from promtool/go.mod (a `tool` line for
 #   github.com/prometheus/prometheus/cmd/promtool); its cache key is the Prometheus module
-#   version read from that go.mod plus a hash of promtool/go.sum.
+#   version read from that go.mod plus a hash of promtool/go.sum. rule-metrics (Prometheus'
+#   PromQL parser) is built from the same module; its key adds its own sources.
 # - Cache: ${EVENTLOG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eventlog-tools}/<name>-<key>/.
 #   A warm cache is only checked (binary present and answering), which takes
 #   milliseconds and needs no Go. A build goes to a temporary directory beside the final
@@ -42,8 +44,11 @@ harness_key() {
   find "$script_dir" -path "$script_dir/promtool" -prune -o -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print | LC_ALL=C sort | hash_files
 }
 
-promtool_version() {
-  awk '$1 == "github.com/prometheus/prometheus" && $2 ~ /^v[0-9]/ { print $2; exit }' "$script_dir/promtool/go.mod"
+promtool_module_key() { # the Prometheus version and a hash of promtool/ (go.mod, go.sum, and for rule-metrics its sources)
+  local v
+  v="$(awk '$1 == "github.com/prometheus/prometheus" && $2 ~ /^v[0-9]/ { print $2; exit }' "$script_dir/promtool/go.mod")"
+  [[ -n "$v" ]] || die "cannot read the github.com/prometheus/prometheus version from $script_dir/promtool/go.mod"
+  printf 'prometheus-%s-%s' "$v" "$(find "$script_dir/promtool" -type f \( "$@" \) -print | LC_ALL=C sort | hash_files)"
 }
 
 # works NAME BIN: the binary exists and runs.
@@ -51,7 +56,7 @@ works() {
   local name="$1" bin="$2"
   [[ -x "$bin" ]] || return 1
   case "$name" in
-    promtool) "$bin" --version >/dev/null 2>&1 ;;
+    promtool) "$bin" --version >/dev/null 2>&1 && [[ -f "$(dirname "$bin")/BUILD-INFO" ]] ;;
     *) [[ -f "$(dirname "$bin")/BUILD-INFO" ]] ;;
   esac
 }
@@ -69,13 +74,16 @@ install_tool() {
     promtool)
       module_dir="$script_dir/promtool"
       pkg="github.com/prometheus/prometheus/cmd/promtool"
-      local v
-      v="$(promtool_version)"
-      [[ -n "$v" ]] || die "cannot read the github.com/prometheus/prometheus version from $module_dir/go.mod"
-      key="prometheus-$v-$(printf '%s\n' "$module_dir/go.sum" | hash_files)"
-      hint="a cold build compiles ~1500 packages (every service discovery): several minutes on 2 cores, plus module downloads on a fresh machine"
+      key="$(promtool_module_key -name go.mod -o -name go.sum)"
+      hint="a cold build compiles every service discovery of Prometheus: about 10 minutes on 2 cores, plus module downloads on a fresh machine"
       ;;
-    *) die "unknown tool '$name' (kstatus, argocd-lua, promtool)" ;;
+    rule-metrics)
+      module_dir="$script_dir/promtool"
+      pkg="./cmd/rule-metrics"
+      key="$(promtool_module_key -name go.mod -o -name go.sum -o -name '*.go')"
+      hint="a cold build compiles Prometheus' PromQL parser: about a minute on 2 cores"
+      ;;
+    *) die "unknown tool '$name' (kstatus, argocd-lua, promtool, rule-metrics)" ;;
   esac
 
   local final="$cache_root/$name-$key"
@@ -131,7 +139,7 @@ install_tool() {
 }
 
 tools=("$@")
-((${#tools[@]})) || tools=(kstatus argocd-lua promtool)
+((${#tools[@]})) || tools=(kstatus argocd-lua promtool rule-metrics)
 for t in "${tools[@]}"; do
   install_tool "$t"
 done
