@@ -1,6 +1,6 @@
 /**
  * The Go-built test tools (test/tools/): the real kstatus library, Argo CD's Lua VM set-up
- * and Prometheus' promtool. `toolPath(name)` runs test/tools/install.sh once per process:
+ * and Prometheus' promtool with rule-metrics (its PromQL parser). `toolPath(name)` runs test/tools/install.sh once per process:
  * a warm cache answers in milliseconds; a cold one builds the tool (progress lines on
  * stderr; promtool takes minutes), so call it from a `beforeAll` with a long timeout.
  * There is no fallback: a tool that cannot be built fails the test that needs it.
@@ -8,7 +8,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export type GoTool = 'kstatus' | 'argocd-lua' | 'promtool';
+export type GoTool = 'kstatus' | 'argocd-lua' | 'promtool' | 'rule-metrics';
 
 const INSTALL = fileURLToPath(new URL('../tools/install.sh', import.meta.url));
 /** Long enough for a cold promtool build on 2 cores. */

@@ -32,17 +32,23 @@ const logPod = desiredPod(makeEvl({ podTemplate: { labels: { team: 'payments' } 
 };
 
 describe('deploy/monitoring (kustomize Component)', () => {
-  it('is a Component of two PodMonitors and a PrometheusRule', () => {
+  it('is a Component of two PodMonitors, a PrometheusRule and the Grafana dashboard ConfigMap', () => {
     expect(component).toMatchObject({ apiVersion: 'kustomize.config.k8s.io/v1alpha1', kind: 'Component' });
     expect(component.resources).toEqual(['podmonitor-operator.yaml', 'podmonitor-log-servers.yaml', 'prometheusrule.yaml']);
+    expect(component.configMapGenerator).toEqual([
+      { name: 'eventlog-grafana-dashboard', namespace: 'eventlog-system', files: ['eventlog.json=grafana-dashboard.json'], options: { disableNameSuffixHash: true, labels: { grafana_dashboard: '1' } } },
+    ]);
   });
 
   it('renders next to deploy/ with kubectl kustomize (the overlay docs/monitoring.md shows)', async () => {
     const { stdout } = await exec('kubectl', ['kustomize', 'test/unit/monitoring/overlay'], { cwd: repo, maxBuffer: 32 << 20 });
-    const objects = parseAllDocuments(stdout).map((d) => d.toJSON() as { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } });
+    const objects = parseAllDocuments(stdout).map((d) => d.toJSON() as { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; data?: Record<string, string> });
     const monitoring = objects.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1').map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`);
     expect(monitoring.sort()).toEqual(['PodMonitor/eventlog-system/eventlog-log-servers', 'PodMonitor/eventlog-system/eventlog-operator', 'PrometheusRule/eventlog-system/eventlog']);
     expect(objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'eventlog-operator')).toBe(true);
+    const dashboard = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'eventlog-grafana-dashboard');
+    expect(dashboard?.metadata).toMatchObject({ namespace: 'eventlog-system', labels: { grafana_dashboard: '1' } });
+    expect(JSON.parse(dashboard!.data!['eventlog.json']!)).toEqual(load('deploy/monitoring/grafana-dashboard.json'));
   });
 
   it("the operator PodMonitor selects the Deployment's pods on its metrics port, keeps the EventLogs' namespace label and names the job eventlog-operator", () => {

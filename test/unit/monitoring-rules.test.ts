@@ -102,6 +102,43 @@ interface RuleSelectors {
   grouping: string[];
 }
 
+
+/** What is wrong with the selectors of `rules` (see the test names below). */
+function selectorProblems(rules: RuleSelectors[], known: (name: string) => Known | undefined): string[] {
+  const problems: string[] = [];
+  for (const r of rules) {
+    for (const s of r.selectors) {
+      const k = known(s.name);
+      if (!k) {
+        problems.push(`${r.rule}: ${s.name} is not a metric our code registers`);
+        continue;
+      }
+      const job = s.matchers.find((m) => m.label === 'job');
+      if (job?.op !== '=' || job.value !== JOB[k.source]) problems.push(`${r.rule}: ${s.name} must select job="${JOB[k.source]}" (it comes from the ${k.source})`);
+      for (const m of s.matchers) {
+        if (!k.labels.includes(m.label) && !TARGET_LABELS[k.source].includes(m.label)) problems.push(`${r.rule}: ${s.name} has no label ${m.label}`);
+        const values = LABEL_VALUES[m.label];
+        if (values && m.op === '=' && !values.includes(m.value)) problems.push(`${r.rule}: ${m.label}="${m.value}" is not a value our code sets (${values.join(', ')})`);
+      }
+    }
+    // by/on/without/ignoring labels exist on some series the rule reads.
+    const available = new Set(
+      r.selectors.flatMap((s) => {
+        const k = known(s.name);
+        return k ? [...k.labels, ...TARGET_LABELS[k.source]] : [];
+      }),
+    );
+    for (const l of r.grouping) if (!available.has(l)) problems.push(`${r.rule}: groups on ${l}, which none of its series has`);
+  }
+  return problems;
+}
+
+function ruleSelectors(file: string): Promise<RuleSelectors[]> {
+  return new Promise((resolve, reject) =>
+    execFile(toolPath('rule-metrics'), [file], (error, stdout, stderr) => (error ? reject(new Error(`rule-metrics ${file}: ${stderr}`)) : resolve(jsonLines<RuleSelectors>(stdout)))),
+  );
+}
+
 let tmp: string;
 const promtool = (...args: string[]) =>
   new Promise<{ code: number; out: string }>((resolve) => {
@@ -169,10 +206,7 @@ describe('the rules name only metrics and labels our code exports', () => {
   const known = (name: string): Known | undefined => registered.get(name) ?? PENDING[name] ?? SYNTHETIC[name];
   let rules: RuleSelectors[];
   beforeAll(async () => {
-    const r = await new Promise<string>((resolve, reject) =>
-      execFile(toolPath('rule-metrics'), [join(tmp, 'rules.yaml')], (error, stdout, stderr) => (error ? reject(new Error(`rule-metrics: ${stderr}`)) : resolve(stdout))),
-    );
-    rules = jsonLines<RuleSelectors>(r);
+    rules = await ruleSelectors(join(tmp, 'rules.yaml'));
   });
 
   it('rule-metrics saw every alert, each with at least one selector', () => {
@@ -181,30 +215,7 @@ describe('the rules name only metrics and labels our code exports', () => {
   });
 
   it('every selected metric is registered, scraped under its job, matched on labels it has, with values our code uses', () => {
-    const problems: string[] = [];
-    for (const r of rules) {
-      for (const s of r.selectors) {
-        const k = known(s.name);
-        if (!k) {
-          problems.push(`${r.rule}: ${s.name} is not a metric our code registers`);
-          continue;
-        }
-        const job = s.matchers.find((m) => m.label === 'job');
-        if (job?.op !== '=' || job.value !== JOB[k.source]) problems.push(`${r.rule}: ${s.name} must select job="${JOB[k.source]}" (it comes from the ${k.source})`);
-        for (const m of s.matchers) {
-          if (!k.labels.includes(m.label) && !TARGET_LABELS[k.source].includes(m.label)) problems.push(`${r.rule}: ${s.name} has no label ${m.label}`);
-          const values = LABEL_VALUES[m.label];
-          if (values && m.op === '=' && !values.includes(m.value)) problems.push(`${r.rule}: ${m.label}="${m.value}" is not a value our code sets (${values.join(', ')})`);
-        }
-      }
-      // by/on/without/ignoring labels exist on some series the rule reads.
-      const available = new Set(r.selectors.flatMap((s) => {
-        const k = known(s.name);
-        return k ? [...k.labels, ...TARGET_LABELS[k.source]] : [];
-      }));
-      for (const l of r.grouping) if (!available.has(l)) problems.push(`${r.rule}: groups on ${l}, which none of its series has`);
-    }
-    expect(problems).toEqual([]);
+    expect(selectorProblems(rules, known)).toEqual([]);
   });
 
   it('every series of the promtool cases is a registered metric with its real labels', () => {
@@ -258,5 +269,43 @@ describe('alerts carry what on-call needs', () => {
   it('docs/monitoring.md has a section for every alert', () => {
     const doc = readFileSync(join(repo, 'docs/monitoring.md'), 'utf8');
     for (const a of alerts) expect(doc, a.alert).toMatch(new RegExp(`^### ${a.alert}$`, 'm'));
+  });
+});
+
+describe('the Grafana dashboard (deploy/monitoring/grafana-dashboard.json) queries the same metrics', () => {
+  const dashboard = JSON.parse(readFileSync(join(repo, 'deploy/monitoring/grafana-dashboard.json'), 'utf8')) as {
+    uid: string;
+    templating: { list: { type: string; name: string }[] };
+    panels: { id: number; title: string; datasource: { uid: string }; targets: { refId: string; expr: string; datasource: { uid: string } }[] }[];
+  };
+  const queries = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ record: `dashboard:panel_${p.id}_${t.refId}`, title: p.title, expr: t.expr })));
+  const registered = registeredMetrics();
+  const known = (name: string): Known | undefined => registered.get(name) ?? PENDING[name] ?? SYNTHETIC[name];
+  let rules: RuleSelectors[];
+  beforeAll(async () => {
+    // Each query as a recording rule, so promtool and rule-metrics read them like the alerts.
+    writeRules([{ name: 'dashboard', rules: queries.map((q) => ({ record: q.record, expr: q.expr })) }], 'dashboard-rules.yaml');
+    rules = await ruleSelectors(join(tmp, 'dashboard-rules.yaml'));
+  });
+
+  it('every panel has queries, unique ids, and the Prometheus data source variable', () => {
+    expect(dashboard.templating.list).toContainEqual(expect.objectContaining({ type: 'datasource', name: 'datasource' }));
+    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+    for (const p of dashboard.panels) {
+      expect(p.targets.length, p.title).toBeGreaterThan(0);
+      expect(p.datasource.uid).toBe('${datasource}');
+      for (const t of p.targets) expect(t.datasource.uid).toBe('${datasource}');
+    }
+  });
+
+  it('every query parses (promtool check rules)', async () => {
+    const r = await promtool('check', 'rules', 'dashboard-rules.yaml');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(`SUCCESS: ${queries.length} rules found`);
+  });
+
+  it('every query names registered metrics under their job, with their labels', () => {
+    expect(rules.map((r) => r.rule)).toEqual(queries.map((q) => q.record));
+    expect(selectorProblems(rules, known)).toEqual([]);
   });
 });
