@@ -31,7 +31,9 @@ import (
 
 const scriptTimeout = time.Second
 
-// safeOsFuncs is the os subset Argo CD offers scripts.
+// safeOsFuncs is the os subset Argo CD offers scripts (time and date). Simplified: date
+// returns RFC 3339 UTC whatever format it is given (Argo CD implements strftime); the
+// EventLog scripts use neither.
 var safeOsFuncs = map[string]lua.LGFunction{
 	"time": func(L *lua.LState) int {
 		L.Push(lua.LNumber(time.Now().Unix()))

@@ -5,6 +5,8 @@
 //	kstatus < objects.json     # one object, a JSON array, a List, or JSON values in a row
 //	kstatus < objects.yaml     # one or more YAML documents
 //
+// Every object needs apiVersion and kind (as the API serves them).
+//
 // Output: one JSON line per object, in input order:
 //
 //	{"name":"orders","status":"InProgress","message":"...","conditions":[...]}
