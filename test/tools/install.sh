@@ -114,7 +114,17 @@ install_tool() {
   tmp="$(mktemp -d "$cache_root/.build-$name-XXXXXX")"
   log "building $name ($pkg) with $(go version); $hint"
   local start=$SECONDS status=0
-  ( while sleep 30; do log "still building $name... $((SECONDS - start))s"; done ) &
+  # A heartbeat, so a long silent compile does not look like a hang. It kills its own
+  # sleep when stopped: an orphaned sleep would hold our output open for up to 30 s.
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 &
+      nap=$!
+      wait "$nap"
+      log "still building $name... $((SECONDS - start))s"
+    done
+  ) >/dev/null &
   local heartbeat=$!
   (cd "$module_dir" && go build -mod=readonly -trimpath -ldflags='-s -w' -o "$tmp/$name" "$pkg") || status=$?
   kill "$heartbeat" 2>/dev/null || true
