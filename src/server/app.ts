@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -439,6 +440,11 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     }
   }
 
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (sock: Socket) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+  });
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
@@ -479,7 +485,12 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
         shuttingDown = true;
         // server.close() only reaps sockets idle at that instant; keep reaping the ones that
         // go idle after their in-flight response, or close() would wait for keep-alive timeouts.
-        const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+        // A connection that never sent a byte is not "idle" to node (no request ended on it)
+        // and would hold close() until the client drops it: such sockets go too.
+        const reaper = setInterval(() => {
+          app.server.closeIdleConnections();
+          for (const sock of sockets) if (sock.bytesRead === 0) sock.destroy();
+        }, 50);
         try {
           const closed = app.close();
           // Long polls get their (empty) page now, streams a final `event: shutdown`.

@@ -197,6 +197,12 @@ export class FollowerHub {
   get pollCount(): number {
     return this.waiters.size;
   }
+  /** Streams waiting for their socket to drain (a consumer slower than the log). */
+  get blockedCount(): number {
+    let n = 0;
+    for (const s of this.streams) if (s.state === 'blocked') n++;
+    return n;
+  }
 
   // ---- long polls ----
 

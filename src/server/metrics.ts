@@ -129,6 +129,14 @@ export function createMetrics(getStore: () => EventStore, getState: () => string
         this.set({ kind: 'poll' }, f.pollCount);
       },
     });
+    new Gauge({
+      name: 'eventlog_followers_blocked',
+      help: 'Event streams paused by backpressure: the consumer reads slower than the log grows (it lags; the server does not buffer for it).',
+      registers: [registry],
+      collect() {
+        this.set(getFollowers().blockedCount);
+      },
+    });
     mirror('eventlog_events_streamed_total', 'Events written to event streams (GET /events/stream), all followers together.', () => getFollowers().eventsStreamed);
   }
   mirror('eventlog_retention_removed_bytes_total', 'Segment bytes deleted by retention.', () => getStore().retentionStatus().removedBytes);
