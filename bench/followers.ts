@@ -17,7 +17,7 @@
  *
  * Environment: BENCH_EVENTS (events per latency point, default 100), BENCH_RATE (events/s,
  * default 25), BENCH_SECONDS (per throughput point, default 5), BENCH_IDLE_SECONDS
- * (default 15). Prints a Markdown table; progress goes to stderr. Loopback only; every
+ * (default 15; measured without and with 1000 followers). Prints a Markdown table; progress goes to stderr. Loopback only; every
  * process it starts is stopped by pid. Asserts nothing.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -145,7 +145,14 @@ async function lastSequence(base: string): Promise<number> {
 }
 
 type Row = { p50: number; p99: number; n: number };
-type Idle = { cpuPercent: number; rssIdle: number; rssFollowers: number };
+type Idle = { cpuPercent: number; cpuNone: number; rssIdle: number; rssFollowers: number };
+
+/** CPU % of `pid` over `seconds` of doing nothing. */
+async function idleCpu(pid: number, seconds: number): Promise<number> {
+  const a = procUsage(pid);
+  await sleep(seconds * 1000);
+  return ((procUsage(pid).cpuSeconds - a.cpuSeconds) / seconds) * 100;
+}
 
 async function oursLatency(port: number, pid: number): Promise<{ rows: Record<number, Row>; idle: Idle }> {
   const base = `http://127.0.0.1:${port}`;
@@ -154,6 +161,7 @@ async function oursLatency(port: number, pid: number): Promise<{ rows: Record<nu
   let idle: Idle | undefined;
   await postEvent(agent, port, JSON.stringify({ warm: true }));
   const rssIdle = procUsage(pid).rss;
+  const cpuNone = await idleCpu(pid, IDLE_SECONDS);
   for (const n of FOLLOWERS) {
     const after = await lastSequence(base);
     const samples = new Samples();
@@ -175,10 +183,9 @@ async function oursLatency(port: number, pid: number): Promise<{ rows: Record<nu
     progress(`  eventlog-server, ${n} followers: p50 ${rows[n].p50.toFixed(2)} ms p99 ${rows[n].p99.toFixed(2)} ms (${rows[n].n}/${n * EVENTS} deliveries)`);
     if (n === 1000) {
       await sleep(1000);
-      const a = procUsage(pid);
-      await sleep(IDLE_SECONDS * 1000);
-      const b = procUsage(pid);
-      idle = { cpuPercent: ((b.cpuSeconds - a.cpuSeconds) / IDLE_SECONDS) * 100, rssIdle, rssFollowers: b.rss };
+      const cpuPercent = await idleCpu(pid, IDLE_SECONDS);
+      idle = { cpuPercent, cpuNone, rssIdle, rssFollowers: procUsage(pid).rss };
+      const b = { rss: idle.rssFollowers };
       progress(`  eventlog-server, 1000 idle followers over ${IDLE_SECONDS}s: CPU ${idle.cpuPercent.toFixed(2)}%, RSS ${(b.rss / 2 ** 20).toFixed(1)} MiB (${(rssIdle / 2 ** 20).toFixed(1)} MiB without followers)`);
     }
     for (const s of sockets) s.destroy();
@@ -328,6 +335,7 @@ async function redisLatency(port: number, pid: number): Promise<{ rows: Record<n
     });
   await call('XADD', 's', '*', 'warm', '1');
   const rssIdle = procUsage(pid).rss;
+  const cpuNone = await idleCpu(pid, IDLE_SECONDS);
   let kBase = 0;
   for (const n of FOLLOWERS) {
     const samples = new Samples();
@@ -351,10 +359,9 @@ async function redisLatency(port: number, pid: number): Promise<{ rows: Record<n
     progress(`  Redis, ${n} followers: p50 ${rows[n].p50.toFixed(2)} ms p99 ${rows[n].p99.toFixed(2)} ms (${rows[n].n}/${n * EVENTS} deliveries)`);
     if (n === 1000) {
       await sleep(1000);
-      const a = procUsage(pid);
-      await sleep(IDLE_SECONDS * 1000);
-      const b = procUsage(pid);
-      idle = { cpuPercent: ((b.cpuSeconds - a.cpuSeconds) / IDLE_SECONDS) * 100, rssIdle, rssFollowers: b.rss };
+      const cpuPercent = await idleCpu(pid, IDLE_SECONDS);
+      idle = { cpuPercent, cpuNone, rssIdle, rssFollowers: procUsage(pid).rss };
+      const b = { rss: idle.rssFollowers };
       progress(`  Redis, 1000 idle followers over ${IDLE_SECONDS}s: CPU ${idle.cpuPercent.toFixed(2)}%, RSS ${(b.rss / 2 ** 20).toFixed(1)} MiB (${(rssIdle / 2 ** 20).toFixed(1)} MiB without followers)`);
     }
     for (const s of sockets) s.destroy();
@@ -433,7 +440,7 @@ async function main(): Promise<void> {
     '| figure | eventlog-server (SSE) | Redis XREAD BLOCK (AOF always) |',
     '|---|---:|---:|',
     ...FOLLOWERS.map((n) => `| append → follower p50 / p99 ms, ${n} follower${n > 1 ? 's' : ''} | ${ms(ours.rows[n]?.p50)} / ${ms(ours.rows[n]?.p99)} | ${ms(redis?.rows[n]?.p50)} / ${ms(redis?.rows[n]?.p99)} |`),
-    `| server CPU, 1000 idle followers (${IDLE_SECONDS} s) | ${ours.idle.cpuPercent.toFixed(2)} % | ${redis ? redis.idle.cpuPercent.toFixed(2) + ' %' : '—'} |`,
+    `| server CPU %, no followers → 1000 idle followers (${IDLE_SECONDS} s each) | ${ours.idle.cpuNone.toFixed(2)} → ${ours.idle.cpuPercent.toFixed(2)} | ${redis ? `${redis.idle.cpuNone.toFixed(2)} → ${redis.idle.cpuPercent.toFixed(2)}` : '—'} |`,
     `| server RSS MiB, none → 1000 idle followers | ${mib(ours.idle.rssIdle)} → ${mib(ours.idle.rssFollowers)} | ${redis ? `${mib(redis.idle.rssIdle)} → ${mib(redis.idle.rssFollowers)}` : '—'} |`,
     '',
     '| 64 concurrent appenders, one process | appends/s |',
