@@ -5,7 +5,7 @@
  * Guarantees:
  * - A follower is woken only by `EventStore.onPublished`, i.e. once a group commit is
  *   durable under the store's mode and readable; never by the write alone. One commit
- *   wakes every waiting follower exactly once.
+ *   wakes every waiting follower exactly once, right after its appenders were answered.
  * - Idle followers cost no timers and no polling: an idle stream is an entry in a Set; one
  *   shared interval timer sends the heartbeats of all streams; all long-poll deadlines
  *   share one timer (a min-heap armed at the earliest deadline).
@@ -185,7 +185,10 @@ export class FollowerHub {
     this.pageEvents = opts.pageEvents ?? 256;
     this.pageBytes = opts.pageBytes ?? 64 * 1024;
     this.endGraceMs = opts.endGraceMs ?? 2000;
-    this.unsubscribe = this.store.onPublished((first, payloads) => this.onPublish(first, payloads));
+    // Fanned out right after the commit's appenders got their answers (setImmediate), so
+    // a thousand followers never delay an acknowledgement. Safe: whatever runs in between
+    // sees the new lastSequence (pump, waitFor) and the fan-out skips what it then covers.
+    this.unsubscribe = this.store.onPublished((first, payloads) => setImmediate(() => this.onPublish(first, payloads)));
   }
 
   get closed(): boolean {
@@ -264,6 +267,7 @@ export class FollowerHub {
 
   /** Registers a stream whose headers were sent; it starts reading after `after`. */
   addStream(res: ServerResponse, after: number): void {
+    if (res.destroyed || res.writableEnded) return; // the client went away already
     const s = new Stream(res, after + 1);
     this.streams.add(s);
     res.once('close', () => this.dropStream(s));
