@@ -164,12 +164,10 @@ describe('streams across shutdown, restart and SIGKILL', () => {
     for (const st of streams) await st.until((evs) => evs.length === 1);
     const poll = fetch(`${s.url}/events?after=1&wait=60s`).then(async (r) => ({ status: r.status, text: await r.text() }));
     await until('the poll waits', async () => (await metric(s.url, 'eventlog_followers{kind="poll"}')) === 1);
-    const t0 = Date.now();
     const exit = await s.kill('SIGTERM');
+    // 0: closed cleanly. Had the 60 s poll or a stream held the shutdown, the 20 s limit
+    // would have ended the process with 1.
     expect(exit.code).toBe(0);
-    // Far below the 60 s the poll asked for and the 20 s shutdown limit (not a speed claim:
-    // without the shutdown path the poll would hold the process that long).
-    expect(Date.now() - t0).toBeLessThan(15_000);
     expect(await poll).toEqual({ status: 200, text: '' });
     for (const st of streams) {
       await st.ended;
@@ -301,8 +299,9 @@ describe('retention and many followers', () => {
     }
     await until('all streams open', async () => (await metric(s.url, 'eventlog_followers{kind="stream"}')) === N, 60_000);
     const rss1 = rssBytes(s.pid);
-    // Generous: a few tens of KiB per idle connection at most (sockets, parser, one small object).
-    expect(rss1 - rss0).toBeLessThan(N * 64 * 1024);
+    // Generous (RSS includes garbage not yet collected): well under 100 KiB per idle
+    // connection; a per-follower buffer or read-ahead would not fit.
+    expect(rss1 - rss0).toBeLessThan(N * 96 * 1024);
     const streamed0 = (await metric(s.url, 'eventlog_events_streamed_total')) ?? 0;
     const ev = await (await postJson(s.url, { to: 'all' })).text();
     const frame = `id: 2\ndata: ${ev}\n\n`;
