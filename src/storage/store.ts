@@ -49,6 +49,8 @@ export type { CommitInfo, StoreIo } from './writer.ts';
 export type StoreState = 'closed' | 'recovering' | 'ready' | 'full' | 'corrupt' | 'failed' | 'closing';
 
 type Repair = { corruptionId: string; movedTo: string; bytesMoved: number };
+/** See EventStore.onPublished. */
+export type PublishListener = (firstSequence: number, payloads: Buffer[]) => void;
 const MiB = 1024 * 1024;
 
 export class EventStore {
@@ -73,6 +75,7 @@ export class EventStore {
   #repair: Repair | undefined;
   #sideBytes = 0;
   readonly #retention: RetentionRunner;
+  readonly #publishListeners = new Set<PublishListener>();
 
   constructor(opts: StoreOptions) {
     this.#opts = opts;
@@ -93,6 +96,7 @@ export class EventStore {
       segmentMaxBytes: opts.segmentMaxBytes ?? 64 * MiB,
       sync: { lastSeconds: 0, dirty: false },
       onCommit: opts.onCommit,
+      onPublish: undefined,
       onWritten: (n) => this.space.wrote(n),
       onTaken: (n) => this.space.release(n),
       onRoll: () => {
@@ -127,6 +131,28 @@ export class EventStore {
   get segmentMaxBytes(): number {
     return this.#ctx.segmentMaxBytes;
   }
+  /** Sequence of the newest published event (0 when nothing was ever appended). */
+  get lastSequence(): number {
+    return this.#data.index.lastSequence;
+  }
+
+  /**
+   * Calls `listener(firstSequence, payloads)` each time a group commit is published:
+   * durable under the store's mode and readable (never earlier), once per group, before
+   * its appenders are acknowledged. Returns the unsubscribe function. Listeners run
+   * synchronously on the commit path: they must be cheap and must not throw.
+   */
+  onPublished(listener: PublishListener): () => void {
+    this.#publishListeners.add(listener);
+    this.#ctx.onPublish ??= (first, payloads) => {
+      for (const l of this.#publishListeners) l(first, payloads);
+    };
+    return () => {
+      this.#publishListeners.delete(listener);
+      if (this.#publishListeners.size === 0) this.#ctx.onPublish = undefined;
+    };
+  }
+
   /** First retained sequence (lastSequence + 1 when the log is empty). */
   get firstSequence(): number {
     return this.#data.index.first;
@@ -254,12 +280,15 @@ export class EventStore {
     return (await readRange(this.#data, sequence, 1, this.maxRead))[0];
   }
 
-  /** Retained events with sequence > after, in order, at most `limit` (and at most maxReadBytes, at least one). */
-  async readAfter(after: number, limit: number): Promise<Buffer[]> {
+  /**
+   * Retained events with sequence > after, in order, at most `limit` and at most
+   * `maxBytes` of payload (default and cap maxReadBytes; always at least one).
+   */
+  async readAfter(after: number, limit: number, maxBytes?: number): Promise<Buffer[]> {
     const from = Math.max(this.#data.index.first, Math.floor(after) + 1);
     const last = Math.min(this.#data.index.lastSequence, from + limit - 1);
     if (from > last) return [];
-    return readRange(this.#data, from, last - from + 1, this.maxRead);
+    return readRange(this.#data, from, last - from + 1, maxBytes === undefined ? this.maxRead : Math.min(maxBytes, this.maxRead));
   }
 
   private get maxRead(): number {

@@ -107,6 +107,12 @@ export interface WriterContext {
   /** Mutable: duration of the last fdatasync. */
   sync: { lastSeconds: number; dirty: boolean };
   onCommit?: ((info: CommitInfo) => void) | undefined;
+  /**
+   * A group was published (durable under the mode, in the index, readable): its first
+   * sequence and its stored events in order. Called once per group, before the appenders
+   * are acknowledged; must not throw. The buffers belong to the group: copy what you keep.
+   */
+  onPublish?: ((firstSequence: number, payloads: Buffer[]) => void) | undefined;
   onWritten(bytes: number): void;
   /** Admitted bytes (guard estimates) that are settled: written (and counted by onWritten) or refused. */
   onTaken(bytes: number): void;
@@ -240,6 +246,14 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void
     results[j] = { replayed: false, batch, firstSequence: jobFirst, payloads: out };
   }
   ctx.onCommit?.({ events: seq - firstSeq, bytes: total, ...(fsyncSeconds !== undefined ? { fsyncSeconds } : {}) });
+  if (ctx.onPublish !== undefined) {
+    const all = jobs.length === 1 ? results[0]!.payloads : results.flatMap((x) => x.payloads);
+    try {
+      ctx.onPublish(firstSeq, all);
+    } catch (err) {
+      ctx.log.error({ err }, 'a commit listener threw');
+    }
+  }
   for (let j = 0; j < jobs.length; j++) jobs[j]!.resolve(results[j]!);
 }
 
