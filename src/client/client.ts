@@ -121,24 +121,24 @@ function parseNdjson(text: string): StoredEvent[] {
 export class EventLogClient {
   readonly url: string;
   readonly retry: RetryPolicy;
-  private readonly token: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly fetchFn: typeof fetch;
-  private readonly extraHeaders: Record<string, string>;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #fetchFn: typeof fetch;
+  readonly #extraHeaders: Record<string, string>;
 
   constructor(opts: EventLogClientOptions) {
     if (typeof opts?.url !== 'string' || !/^https?:\/\//.test(opts.url)) throw new TypeError(`EventLogClient: url must be an http(s) URL, got ${JSON.stringify(opts?.url)}`);
     this.url = opts.url.replace(/\/+$/, '');
-    this.token = opts.token;
+    this.#token = opts.token;
     this.retry = retryPolicy(opts.retry);
-    this.timeoutMs = opts.requestTimeoutMs ?? 30_000;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
-    this.extraHeaders = { ...opts.headers };
+    this.#timeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.#fetchFn = opts.fetch ?? globalThis.fetch;
+    this.#extraHeaders = { ...opts.headers };
   }
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    const h: Record<string, string> = { ...this.extraHeaders, ...extra };
-    if (this.token !== undefined) h.authorization = `Bearer ${this.token}`;
+  #headers(extra: Record<string, string> = {}): Record<string, string> {
+    const h: Record<string, string> = { ...this.#extraHeaders, ...extra };
+    if (this.#token !== undefined) h.authorization = `Bearer ${this.#token}`;
     return h;
   }
 
@@ -147,18 +147,18 @@ export class EventLogClient {
    * retried (reads, and appends with an idempotency key: all of ours). Resolves with the
    * 2xx response; its body is not read yet.
    */
-  private async request(what: string, path: string, init: { method: string; headers?: Record<string, string>; body?: string }, o: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<Response> {
+  async #request(what: string, path: string, init: { method: string; headers?: Record<string, string>; body?: string }, o: { signal?: AbortSignal | undefined; timeoutMs?: number }): Promise<Response> {
     const started = Date.now();
     const policy = this.retry;
     let last: Transient | undefined;
     for (let attempt = 1; ; attempt++) {
       if (o.signal?.aborted) throw abortReason(o.signal);
-      const timeout = AbortSignal.timeout(o.timeoutMs ?? this.timeoutMs);
+      const timeout = AbortSignal.timeout(o.timeoutMs ?? this.#timeoutMs);
       const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
       try {
         let res: Response;
         try {
-          res = await this.fetchFn(this.url + path, { method: init.method, headers: this.headers(init.headers), ...(init.body !== undefined ? { body: init.body } : {}), signal });
+          res = await this.#fetchFn(this.url + path, { method: init.method, headers: this.#headers(init.headers), ...(init.body !== undefined ? { body: init.body } : {}), signal });
         } catch (err) {
           if (o.signal?.aborted) throw abortReason(o.signal);
           throw new Transient(undefined, undefined, err);
@@ -186,7 +186,7 @@ export class EventLogClient {
   async append<T extends EventData>(event: T, opts: AppendOptions = {}): Promise<StoredEvent<T>> {
     const body = eventLine(event);
     const key = opts.idempotencyKey ?? crypto.randomUUID();
-    const res = await this.request('append', '/events', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body }, { signal: opts.signal });
+    const res = await this.#request('append', '/events', { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body }, { signal: opts.signal });
     return (await res.json()) as StoredEvent<T>;
   }
 
@@ -202,7 +202,7 @@ export class EventLogClient {
   /** @internal A batch of lines made by eventLine (the producer's path). */
   async appendLines(lines: string[], opts: AppendOptions = {}): Promise<StoredEvent[]> {
     const key = opts.idempotencyKey ?? crypto.randomUUID();
-    const res = await this.request('append batch', '/events', { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'idempotency-key': key }, body: lines.join('\n') + '\n' }, { signal: opts.signal });
+    const res = await this.#request('append batch', '/events', { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'idempotency-key': key }, body: lines.join('\n') + '\n' }, { signal: opts.signal });
     const stored = (await res.json()) as StoredEvent[];
     if (!Array.isArray(stored) || stored.length !== lines.length) throw new EventLogError(`append batch: the server returned ${Array.isArray(stored) ? stored.length : 'no'} events for ${lines.length}`);
     return stored;
@@ -210,7 +210,7 @@ export class EventLogClient {
 
   /** Up to `limit` retained events with sequence > `after`, in order ([] at the end of the log). */
   async read(after = 0, limit = 1000, opts: ReadOptions = {}): Promise<StoredEvent[]> {
-    const res = await this.request('read', `/events?after=${after}&limit=${limit}`, { method: 'GET' }, { signal: opts.signal });
+    const res = await this.#request('read', `/events?after=${after}&limit=${limit}`, { method: 'GET' }, { signal: opts.signal });
     return parseNdjson(await res.text());
   }
 
@@ -221,13 +221,13 @@ export class EventLogClient {
   async poll(after = 0, opts: PollOptions = {}): Promise<StoredEvent[]> {
     const waitMs = Math.round(opts.waitMs ?? 30_000);
     const limit = opts.limit ?? 1000;
-    const res = await this.request('poll', `/events?after=${after}&limit=${limit}&wait=${waitMs}`, { method: 'GET' }, { signal: opts.signal, timeoutMs: this.timeoutMs + waitMs });
+    const res = await this.#request('poll', `/events?after=${after}&limit=${limit}&wait=${waitMs}`, { method: 'GET' }, { signal: opts.signal, timeoutMs: this.#timeoutMs + waitMs });
     return parseNdjson(await res.text());
   }
 
   /** The server's /status document. */
   async status(opts: ReadOptions = {}): Promise<Record<string, unknown>> {
-    const res = await this.request('status', '/status', { method: 'GET' }, { signal: opts.signal });
+    const res = await this.#request('status', '/status', { method: 'GET' }, { signal: opts.signal });
     return (await res.json()) as Record<string, unknown>;
   }
 
@@ -261,7 +261,7 @@ export class EventLogClient {
         arm();
         let res: Response;
         try {
-          res = await this.fetchFn(`${this.url}/events/stream?after=${last}`, { headers: this.headers({ accept: 'text/event-stream', 'last-event-id': String(last) }), signal: ac.signal });
+          res = await this.#fetchFn(`${this.url}/events/stream?after=${last}`, { headers: this.#headers({ accept: 'text/event-stream', 'last-event-id': String(last) }), signal: ac.signal });
         } catch (err) {
           throw new Transient(undefined, undefined, err);
         }

@@ -52,24 +52,24 @@ interface Pending {
 }
 
 export class Producer {
-  private readonly client: EventLogClient;
+  readonly #client: EventLogClient;
   readonly lingerMs: number;
   readonly maxBatchEvents: number;
   readonly maxBatchBytes: number;
   readonly maxInFlight: number;
   readonly maxBufferedBytes: number;
-  private queue: Pending[] = [];
-  private queuedBytes = 0;
-  private oldestAt = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight = 0;
-  private flushing = 0;
-  private closed = false;
-  private idleWaiters: (() => void)[] = [];
+  #queue: Pending[] = [];
+  #queuedBytes = 0;
+  #oldestAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight = 0;
+  #flushing = 0;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
   readonly stats: ProducerStats = { batches: 0, events: 0, failedBatches: 0 };
 
   constructor(client: EventLogClient, opts: ProducerOptions = {}) {
-    this.client = client;
+    this.#client = client;
     this.lingerMs = opts.lingerMs ?? 5;
     this.maxBatchEvents = opts.maxBatchEvents ?? 1000;
     this.maxBatchBytes = opts.maxBatchBytes ?? 256 * 1024;
@@ -88,7 +88,7 @@ export class Producer {
 
   /** Queues one event; resolves with its stored form once its batch is durable. */
   append<T extends EventData>(event: T): Promise<StoredEvent<T>> {
-    if (this.closed) return Promise.reject(new ProducerClosedError('producer: append after close()'));
+    if (this.#closed) return Promise.reject(new ProducerClosedError('producer: append after close()'));
     let line: string;
     try {
       line = eventLine(event);
@@ -96,82 +96,82 @@ export class Producer {
       return Promise.reject(err);
     }
     const bytes = Buffer.byteLength(line) + 1;
-    if (this.queuedBytes + bytes > this.maxBufferedBytes && this.queue.length > 0) {
-      return Promise.reject(new ProducerBufferFullError(`producer: ${this.queuedBytes} bytes are waiting to be sent (maxBufferedBytes ${this.maxBufferedBytes}); the log server is slow or unreachable`));
+    if (this.#queuedBytes + bytes > this.maxBufferedBytes && this.#queue.length > 0) {
+      return Promise.reject(new ProducerBufferFullError(`producer: ${this.#queuedBytes} bytes are waiting to be sent (maxBufferedBytes ${this.maxBufferedBytes}); the log server is slow or unreachable`));
     }
     return new Promise<StoredEvent<T>>((resolve, reject) => {
-      if (this.queue.length === 0) this.oldestAt = Date.now();
-      this.queue.push({ line, bytes, resolve: resolve as (e: StoredEvent) => void, reject });
-      this.queuedBytes += bytes;
-      this.dispatch();
+      if (this.#queue.length === 0) this.#oldestAt = Date.now();
+      this.#queue.push({ line, bytes, resolve: resolve as (e: StoredEvent) => void, reject });
+      this.#queuedBytes += bytes;
+      this.#dispatch();
     });
   }
 
   /** Sends everything queued now (no linger) and resolves once nothing is queued or in flight. */
   async flush(): Promise<void> {
-    this.flushing++;
+    this.#flushing++;
     try {
-      this.dispatch();
-      while (this.queue.length > 0 || this.inFlight > 0) {
-        await new Promise<void>((r) => this.idleWaiters.push(r));
-        this.dispatch();
+      this.#dispatch();
+      while (this.#queue.length > 0 || this.#inFlight > 0) {
+        await new Promise<void>((r) => this.#idleWaiters.push(r));
+        this.#dispatch();
       }
     } finally {
-      this.flushing--;
+      this.#flushing--;
     }
   }
 
   /** Refuses new appends, sends what is queued, waits for it. */
   async close(): Promise<void> {
-    this.closed = true;
+    this.#closed = true;
     await this.flush();
   }
 
   /** Events waiting to be sent (not yet in a request). */
   get queued(): number {
-    return this.queue.length;
+    return this.#queue.length;
   }
 
-  private full(): boolean {
-    return this.queue.length >= this.maxBatchEvents || this.queuedBytes >= this.maxBatchBytes;
+  #full(): boolean {
+    return this.#queue.length >= this.maxBatchEvents || this.#queuedBytes >= this.maxBatchBytes;
   }
 
-  private dispatch(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const due = this.full() || this.flushing > 0 || this.closed || Date.now() - this.oldestAt >= this.lingerMs;
+  #dispatch(): void {
+    while (this.#queue.length > 0 && this.#inFlight < this.maxInFlight) {
+      const due = this.#full() || this.#flushing > 0 || this.#closed || Date.now() - this.#oldestAt >= this.lingerMs;
       if (!due) {
-        if (this.timer === undefined) {
-          this.timer = setTimeout(() => {
-            this.timer = undefined;
-            this.dispatch();
-          }, Math.max(0, this.oldestAt + this.lingerMs - Date.now()));
+        if (this.#timer === undefined) {
+          this.#timer = setTimeout(() => {
+            this.#timer = undefined;
+            this.#dispatch();
+          }, Math.max(0, this.#oldestAt + this.lingerMs - Date.now()));
         }
         return;
       }
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      void this.send(this.take());
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#send(this.#take());
     }
   }
 
   /** The next batch from the front of the queue: up to maxBatchEvents and maxBatchBytes, at least one. */
-  private take(): Pending[] {
+  #take(): Pending[] {
     let n = 0;
     let bytes = 0;
-    while (n < this.queue.length && n < this.maxBatchEvents && (n === 0 || bytes + this.queue[n]!.bytes <= this.maxBatchBytes)) {
-      bytes += this.queue[n]!.bytes;
+    while (n < this.#queue.length && n < this.maxBatchEvents && (n === 0 || bytes + this.#queue[n]!.bytes <= this.maxBatchBytes)) {
+      bytes += this.#queue[n]!.bytes;
       n++;
     }
-    const batch = this.queue.splice(0, n);
-    this.queuedBytes -= bytes;
+    const batch = this.#queue.splice(0, n);
+    this.#queuedBytes -= bytes;
     // What stays has waited since before this batch went: it is due as soon as a slot frees.
     return batch;
   }
 
-  private async send(batch: Pending[]): Promise<void> {
-    this.inFlight++;
+  async #send(batch: Pending[]): Promise<void> {
+    this.#inFlight++;
     try {
-      const stored = await this.client.appendLines(batch.map((p) => p.line));
+      const stored = await this.#client.appendLines(batch.map((p) => p.line));
       this.stats.batches++;
       this.stats.events += batch.length;
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(stored[i]!);
@@ -180,10 +180,10 @@ export class Producer {
       this.stats.failedBatches++;
       for (const p of batch) p.reject(err);
     } finally {
-      this.inFlight--;
-      this.dispatch();
-      if (this.queue.length === 0 || this.inFlight === 0) {
-        const w = this.idleWaiters.splice(0);
+      this.#inFlight--;
+      this.#dispatch();
+      if (this.#queue.length === 0 || this.#inFlight === 0) {
+        const w = this.#idleWaiters.splice(0);
         for (const r of w) r();
       }
     }

@@ -107,16 +107,16 @@ interface Waiter {
 
 /** A binary min-heap of waiters by deadline, with lazy deletion of answered ones. */
 class DeadlineHeap {
-  private a: Waiter[] = [];
+  #a: Waiter[] = [];
   live = 0;
   get size(): number {
-    return this.a.length;
+    return this.#a.length;
   }
   peek(): Waiter | undefined {
-    return this.a[0];
+    return this.#a[0];
   }
   push(w: Waiter): void {
-    const a = this.a;
+    const a = this.#a;
     a.push(w);
     let i = a.length - 1;
     while (i > 0) {
@@ -128,7 +128,7 @@ class DeadlineHeap {
     a[i] = w;
   }
   pop(): Waiter | undefined {
-    const a = this.a;
+    const a = this.#a;
     const top = a[0];
     const last = a.pop();
     if (top === undefined || last === undefined || a.length === 0) return top;
@@ -147,63 +147,63 @@ class DeadlineHeap {
   }
   /** Drops answered waiters once they are most of the heap. */
   compact(): void {
-    if (this.a.length < 64 || this.a.length < 2 * this.live) return;
-    const keep = this.a.filter((w) => !w.done);
-    this.a = [];
+    if (this.#a.length < 64 || this.#a.length < 2 * this.live) return;
+    const keep = this.#a.filter((w) => !w.done);
+    this.#a = [];
     for (const w of keep) this.push(w);
   }
   clear(): Waiter[] {
-    const all = this.a;
-    this.a = [];
+    const all = this.#a;
+    this.#a = [];
     return all;
   }
 }
 
 export class FollowerHub {
-  private readonly store: EventStore;
-  private readonly log: Logger;
-  private readonly heartbeatMs: number;
-  private readonly pageEvents: number;
-  private readonly pageBytes: number;
-  private readonly endGraceMs: number;
-  private readonly streams = new Set<Stream>();
-  private readonly idle = new Set<Stream>();
-  private readonly waiters = new Set<Waiter>();
-  private readonly heap = new DeadlineHeap();
-  private heartbeat: NodeJS.Timeout | undefined;
-  private deadlineTimer: NodeJS.Timeout | undefined;
-  private armedAt = Infinity;
-  private readonly unsubscribe: () => void;
-  private closing: Promise<void> | undefined;
+  readonly #store: EventStore;
+  readonly #log: Logger;
+  readonly #heartbeatMs: number;
+  readonly #pageEvents: number;
+  readonly #pageBytes: number;
+  readonly #endGraceMs: number;
+  readonly #streams = new Set<Stream>();
+  readonly #idle = new Set<Stream>();
+  readonly #waiters = new Set<Waiter>();
+  readonly #heap = new DeadlineHeap();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #armedAt = Infinity;
+  readonly #unsubscribe: () => void;
+  #closing: Promise<void> | undefined;
   /** Events written to streams since start. */
   eventsStreamed = 0;
 
   constructor(opts: FollowOptions) {
-    this.store = opts.store;
-    this.log = opts.log;
-    this.heartbeatMs = opts.heartbeatMs ?? 15_000;
-    this.pageEvents = opts.pageEvents ?? 256;
-    this.pageBytes = opts.pageBytes ?? 64 * 1024;
-    this.endGraceMs = opts.endGraceMs ?? 2000;
+    this.#store = opts.store;
+    this.#log = opts.log;
+    this.#heartbeatMs = opts.heartbeatMs ?? 15_000;
+    this.#pageEvents = opts.pageEvents ?? 256;
+    this.#pageBytes = opts.pageBytes ?? 64 * 1024;
+    this.#endGraceMs = opts.endGraceMs ?? 2000;
     // Fanned out right after the commit's appenders got their answers (setImmediate), so
     // a thousand followers never delay an acknowledgement. Safe: whatever runs in between
     // sees the new lastSequence (pump, waitFor) and the fan-out skips what it then covers.
-    this.unsubscribe = this.store.onPublished((first, payloads) => setImmediate(() => this.onPublish(first, payloads)));
+    this.#unsubscribe = this.#store.onPublished((first, payloads) => setImmediate(() => this.#onPublish(first, payloads)));
   }
 
   get closed(): boolean {
-    return this.closing !== undefined;
+    return this.#closing !== undefined;
   }
   get streamCount(): number {
-    return this.streams.size;
+    return this.#streams.size;
   }
   get pollCount(): number {
-    return this.waiters.size;
+    return this.#waiters.size;
   }
   /** Streams waiting for their socket to drain (a consumer slower than the log). */
   get blockedCount(): number {
     let n = 0;
-    for (const s of this.streams) if (s.state === 'blocked') n++;
+    for (const s of this.#streams) if (s.state === 'blocked') n++;
     return n;
   }
 
@@ -217,50 +217,50 @@ export class FollowerHub {
   waitFor(after: number, limit: number, waitMs: number, signal?: AbortSignal): Promise<Buffer[] | undefined> {
     if (this.closed || waitMs <= 0 || signal?.aborted) return Promise.resolve(undefined);
     // Published since the caller looked (a commit may run between its read and this call).
-    if (this.store.lastSequence > after) return Promise.resolve([]);
+    if (this.#store.lastSequence > after) return Promise.resolve([]);
     return new Promise((resolve) => {
       const w: Waiter = { after, limit, deadline: Date.now() + waitMs, done: false, resolve };
-      this.waiters.add(w);
-      this.heap.push(w);
-      this.heap.live++;
-      this.armDeadlines();
-      signal?.addEventListener('abort', () => this.answer(w, undefined), { once: true });
+      this.#waiters.add(w);
+      this.#heap.push(w);
+      this.#heap.live++;
+      this.#armDeadlines();
+      signal?.addEventListener('abort', () => this.#answer(w, undefined), { once: true });
     });
   }
 
-  private answer(w: Waiter, page: Buffer[] | undefined): void {
+  #answer(w: Waiter, page: Buffer[] | undefined): void {
     if (w.done) return;
     w.done = true;
-    this.waiters.delete(w);
-    this.heap.live--;
+    this.#waiters.delete(w);
+    this.#heap.live--;
     w.resolve(page);
   }
 
-  private armDeadlines(): void {
-    const top = this.heap.peek();
+  #armDeadlines(): void {
+    const top = this.#heap.peek();
     if (top === undefined) {
-      clearTimeout(this.deadlineTimer);
-      this.deadlineTimer = undefined;
-      this.armedAt = Infinity;
+      clearTimeout(this.#deadlineTimer);
+      this.#deadlineTimer = undefined;
+      this.#armedAt = Infinity;
       return;
     }
-    if (this.deadlineTimer !== undefined && this.armedAt <= top.deadline) return;
-    clearTimeout(this.deadlineTimer);
-    this.armedAt = top.deadline;
-    this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.max(0, top.deadline - Date.now()));
-    this.deadlineTimer.unref();
+    if (this.#deadlineTimer !== undefined && this.#armedAt <= top.deadline) return;
+    clearTimeout(this.#deadlineTimer);
+    this.#armedAt = top.deadline;
+    this.#deadlineTimer = setTimeout(() => this.#onDeadline(), Math.max(0, top.deadline - Date.now()));
+    this.#deadlineTimer.unref();
   }
 
-  private onDeadline(): void {
-    this.deadlineTimer = undefined;
-    this.armedAt = Infinity;
+  #onDeadline(): void {
+    this.#deadlineTimer = undefined;
+    this.#armedAt = Infinity;
     const now = Date.now();
-    for (let top = this.heap.peek(); top !== undefined && (top.done || top.deadline <= now); top = this.heap.peek()) {
-      this.heap.pop();
-      this.answer(top, undefined);
+    for (let top = this.#heap.peek(); top !== undefined && (top.done || top.deadline <= now); top = this.#heap.peek()) {
+      this.#heap.pop();
+      this.#answer(top, undefined);
     }
-    this.heap.compact();
-    this.armDeadlines();
+    this.#heap.compact();
+    this.#armDeadlines();
   }
 
   // ---- streams ----
@@ -269,35 +269,35 @@ export class FollowerHub {
   addStream(res: ServerResponse, after: number): void {
     if (res.destroyed || res.writableEnded) return; // the client went away already
     const s = new Stream(res, after + 1);
-    this.streams.add(s);
-    res.once('close', () => this.dropStream(s));
-    res.on('error', (err) => this.log.debug({ err }, 'event stream socket error'));
-    if (this.heartbeat === undefined) {
-      this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
-      this.heartbeat.unref();
+    this.#streams.add(s);
+    res.once('close', () => this.#dropStream(s));
+    res.on('error', (err) => this.#log.debug({ err }, 'event stream socket error'));
+    if (this.#heartbeat === undefined) {
+      this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
+      this.#heartbeat.unref();
     }
-    void this.pump(s);
+    void this.#pump(s);
   }
 
-  private dropStream(s: Stream): void {
+  #dropStream(s: Stream): void {
     s.state = 'closed';
-    this.streams.delete(s);
-    this.idle.delete(s);
-    if (this.streams.size === 0 && this.heartbeat !== undefined) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
+    this.#streams.delete(s);
+    this.#idle.delete(s);
+    if (this.#streams.size === 0 && this.#heartbeat !== undefined) {
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
     }
   }
 
-  private beat(): void {
-    for (const s of this.streams) {
+  #beat(): void {
+    for (const s of this.#streams) {
       if (s.wrote) s.wrote = false;
       else if (s.state !== 'blocked' && s.state !== 'closed' && !s.res.writableNeedDrain) s.res.write(HEARTBEAT);
     }
   }
 
   /** Writes `frame` (events up to `last`); false when the socket asked us to wait for 'drain'. */
-  private send(s: Stream, frame: Buffer, count: number): boolean {
+  #send(s: Stream, frame: Buffer, count: number): boolean {
     s.next += count;
     s.wrote = true;
     this.eventsStreamed += count;
@@ -305,78 +305,78 @@ export class FollowerHub {
   }
 
   /** Reads and sends pages until the stream is caught up (idle), blocked, gone or closed. */
-  private async pump(s: Stream): Promise<void> {
+  async #pump(s: Stream): Promise<void> {
     s.state = 'reading';
     try {
       while (s.state === 'reading') {
-        const first = this.store.firstSequence;
-        if (s.next < first) return this.end(s, sseControl('gone', { error: 'gone', firstSequence: first, message: `events from ${s.next} to ${first - 1} were removed by retention` }));
-        if (s.next > this.store.lastSequence) {
+        const first = this.#store.firstSequence;
+        if (s.next < first) return this.#end(s, sseControl('gone', { error: 'gone', firstSequence: first, message: `events from ${s.next} to ${first - 1} were removed by retention` }));
+        if (s.next > this.#store.lastSequence) {
           // Caught up. Checked synchronously with the last publication: no commit is missed.
           s.state = 'idle';
-          this.idle.add(s);
+          this.#idle.add(s);
           return;
         }
-        const page = await this.store.readAfter(s.next - 1, this.pageEvents, this.pageBytes);
+        const page = await this.#store.readAfter(s.next - 1, this.#pageEvents, this.#pageBytes);
         if (s.state !== 'reading') return;
         if (page.length === 0) continue; // retention raced the read: the loop says gone
-        if (!this.send(s, sseFrame(s.next, page), page.length)) return this.block(s);
+        if (!this.#send(s, sseFrame(s.next, page), page.length)) return this.#block(s);
       }
     } catch (err) {
-      this.log.warn({ err, next: s.next }, 'event stream read failed; ending the stream');
+      this.#log.warn({ err, next: s.next }, 'event stream read failed; ending the stream');
       s.res.destroy();
     }
   }
 
-  private block(s: Stream): void {
+  #block(s: Stream): void {
     if (s.state === 'closed') return;
     s.state = 'blocked';
-    this.idle.delete(s);
+    this.#idle.delete(s);
     s.res.once('drain', () => {
-      if (s.state === 'blocked') void this.pump(s);
+      if (s.state === 'blocked') void this.#pump(s);
     });
   }
 
-  private end(s: Stream, last: Buffer): void {
+  #end(s: Stream, last: Buffer): void {
     if (s.state === 'closed') return;
     s.state = 'closed';
-    this.idle.delete(s);
+    this.#idle.delete(s);
     s.res.end(last);
   }
 
-  private onPublish(first: number, payloads: Buffer[]): void {
+  #onPublish(first: number, payloads: Buffer[]): void {
     if (this.closed) return;
     const last = first + payloads.length - 1;
-    if (this.waiters.size > 0) {
-      for (const w of this.waiters) {
+    if (this.#waiters.size > 0) {
+      for (const w of this.#waiters) {
         if (w.after >= last) continue;
-        this.answer(w, w.after + 1 === first ? (payloads.length <= w.limit ? payloads : payloads.slice(0, w.limit)) : []);
+        this.#answer(w, w.after + 1 === first ? (payloads.length <= w.limit ? payloads : payloads.slice(0, w.limit)) : []);
       }
     }
-    if (this.idle.size === 0) return;
+    if (this.#idle.size === 0) return;
     let frame: Buffer | undefined;
-    for (const s of this.idle) {
+    for (const s of this.#idle) {
       if (s.next > last) continue; // ahead of the log
       if (s.next === first) {
         frame ??= sseFrame(first, payloads);
-        if (!this.send(s, frame, payloads.length)) this.block(s);
+        if (!this.#send(s, frame, payloads.length)) this.#block(s);
       } else {
-        this.idle.delete(s);
-        void this.pump(s);
+        this.#idle.delete(s);
+        void this.#pump(s);
       }
     }
   }
 
   /** Answers every long poll, ends every stream with `event: shutdown`; resolves when the streams are closed. */
   close(reason = 'the server is shutting down'): Promise<void> {
-    this.closing ??= (async () => {
-      this.unsubscribe();
-      clearTimeout(this.deadlineTimer);
-      clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
-      for (const w of [...this.waiters]) this.answer(w, undefined);
-      this.heap.clear();
-      const open = [...this.streams];
+    this.#closing ??= (async () => {
+      this.#unsubscribe();
+      clearTimeout(this.#deadlineTimer);
+      clearInterval(this.#heartbeat);
+      this.#heartbeat = undefined;
+      for (const w of [...this.#waiters]) this.#answer(w, undefined);
+      this.#heap.clear();
+      const open = [...this.#streams];
       const bye = sseControl('shutdown', { reason });
       const closed = open.map((s) => new Promise<void>((r) => (s.res.closed ? r() : s.res.once('close', () => r()))));
       for (const s of open) {
@@ -384,14 +384,14 @@ export class FollowerHub {
         s.state = 'closed';
         s.res.end(bye);
       }
-      this.idle.clear();
+      this.#idle.clear();
       if (open.length === 0) return;
       const timer = setTimeout(() => {
         for (const s of open) if (!s.res.closed) s.res.destroy();
-      }, this.endGraceMs);
+      }, this.#endGraceMs);
       await Promise.all(closed);
       clearTimeout(timer);
     })();
-    return this.closing;
+    return this.#closing;
   }
 }
