@@ -217,3 +217,14 @@ describe('storage Events', () => {
 function asEventLog(generation: number, status: unknown) {
   return { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', metadata: { name: 'orders', namespace: 'shop', generation }, status };
 }
+
+describe('computeStatus: autoGrow on a class that refuses expansion', () => {
+  it('is Stalled=True/StorageNotExpandable at the threshold, before the log is full', () => {
+    const evl = auto();
+    const input = live(evl, fsStatus('ready', 85), '64Mi', '64Mi');
+    input.storageClass = { name: 'eventlog-local-fixed', found: true, allowVolumeExpansion: false };
+    const s = computeStatus(input);
+    expect(s.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'StorageNotExpandable' });
+    expect(s.conditions?.find((c) => c.type === 'Stalled')?.message).toMatch(/StorageClass eventlog-local-fixed does not allow volume expansion/);
+  });
+});
