@@ -209,3 +209,32 @@ export function listNetns(): string[] {
     return [];
   }
 }
+
+/**
+ * The chains the kubelet itself adds to the host's iptables (KUBE-FIREWALL and its
+ * INPUT/OUTPUT jumps, the KUBE-KUBELET-CANARY chains), for IPv4 and IPv6. Only called
+ * when this node ran (its state file exists): no other kubelet runs on this host.
+ */
+export async function removeKubeletChains(): Promise<string[]> {
+  const done: string[] = [];
+  for (const cmd of ['iptables', 'ip6tables']) {
+    for (const [table, chain, jumps] of [
+      ['filter', 'KUBE-FIREWALL', ['INPUT', 'OUTPUT']],
+      ['filter', 'KUBE-KUBELET-CANARY', []],
+      ['nat', 'KUBE-KUBELET-CANARY', []],
+      ['mangle', 'KUBE-KUBELET-CANARY', []],
+      ['mangle', 'KUBE-IPTABLES-HINT', []],
+    ] as const) {
+      for (const from of jumps) {
+        while ((await trySh(cmd, ['-w', '-t', table, '-C', from, '-j', chain])) !== undefined) {
+          await trySh(cmd, ['-w', '-t', table, '-D', from, '-j', chain]);
+        }
+      }
+      if ((await trySh(cmd, ['-w', '-t', table, '-S', chain])) !== undefined) {
+        await trySh(cmd, ['-w', '-t', table, '-F', chain]);
+        if ((await trySh(cmd, ['-w', '-t', table, '-X', chain])) !== undefined) done.push(`${cmd} -t ${table} ${chain}`);
+      }
+    }
+  }
+  return done;
+}

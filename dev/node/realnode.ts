@@ -38,7 +38,7 @@ import { ensurePki, type Pki } from '../cluster/pki.ts';
 import { freePorts } from '../cluster/ports.ts';
 import { Reaper, spawnComponent, type ComponentProcess } from '../cluster/process.ts';
 import {
-  alive, cgroupDirs, ensureBridge, killAll, listNetns, pidsInCgroupTree, pidsWithArg, removeBridge, removeCgroupTree, sh, trySh, unmountUnder, type BridgeSpec,
+  alive, cgroupDirs, ensureBridge, killAll, listNetns, pidsInCgroupTree, pidsWithArg, removeBridge, removeKubeletChains, removeCgroupTree, sh, trySh, unmountUnder, type BridgeSpec,
 } from './host.ts';
 
 export const BRIDGE: BridgeSpec = { name: 'evl0', gateway: '10.244.0.1', prefix: 24 };
@@ -165,6 +165,7 @@ export async function reclaimRealNode(dataDir: string, binDir: string | undefine
     await trySh(join(binDir, 'kube-proxy'), ['--cleanup', '--v=0']);
     actions.push('kube-proxy --cleanup');
   }
+  if (state) actions.push(...(await removeKubeletChains()));
   actions.push(...(await removeBridge(BRIDGE)));
   // 5. cgroups (kubelet made kubepods/ in every hierarchy).
   for (const cg of cgroupDirs(KUBEPODS)) {
@@ -274,7 +275,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
       plugins: [
         {
           type: 'bridge', bridge: BRIDGE.name, isGateway: true, ipMasq: false, hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR, gateway: BRIDGE.gateway }]], dataDir: join(dir, 'cni', 'ipam') },
+          ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR, gateway: BRIDGE.gateway }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(dir, 'cni', 'ipam') },
         },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
