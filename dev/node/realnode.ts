@@ -177,6 +177,20 @@ export async function reclaimRealNode(dataDir: string, binDir: string | undefine
   return { actions };
 }
 
+/** What a stopped node must not have left: returns one line per leftover (empty = clean). */
+export function leftovers(dataDir: string): string[] {
+  const dir = nodeDir(dataDir);
+  const out: string[] = [];
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir + '/'));
+  if (mounts.length) out.push(`${mounts.length} mounts under ${dir}`);
+  if (existsSync(`/sys/class/net/${BRIDGE.name}`)) out.push(`bridge ${BRIDGE.name}`);
+  const shims = pidsWithArg(join(dir, 'containerd', 'containerd.sock'));
+  if (shims.length) out.push(`processes naming our containerd socket: ${shims.join(',')}`);
+  const cgs = cgroupDirs(KUBEPODS);
+  if (cgs.length) out.push(`cgroups ${cgs.join(',')}`);
+  return out;
+}
+
 export interface RealNodeOptions {
   dataDir: string;
   /** Directory from test/realnode/install.sh. */

@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startControlPlane, type ControlPlane } from '../../dev/cluster/controlplane.ts';
-import { controlPlaneOptions, prepareNetwork, reclaimRealNode, startRealNode, type RealNode } from '../../dev/node/realnode.ts';
+import { controlPlaneOptions, leftovers, prepareNetwork, reclaimRealNode, startRealNode, type RealNode } from '../../dev/node/realnode.ts';
 import { createLogger } from '../../src/common/logger.ts';
 
 declare module 'vitest' {
@@ -61,6 +61,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stopAll = async () => {
     await node?.stop().catch((e: unknown) => log.error({ err: e }, 'e2e: node stop failed'));
     await cp?.stop().catch((e: unknown) => log.error({ err: e }, 'e2e: control plane stop failed'));
+    // A clean stop leaves nothing behind: fail loudly otherwise.
+    const left = node ? leftovers(E2E_DIR) : [];
+    if (left.length) throw new Error(`e2e: the real node left behind: ${left.join('; ')}`);
   };
   try {
     await prepareNetwork();
@@ -70,7 +73,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       dataDir: E2E_DIR, binDir, server: cp.server, caCertPath: cp.caCertPath, adminKubeConfig: cp.kubeConfig, images: [IMAGE], log,
     });
   } catch (err) {
-    await stopAll();
+    await stopAll().catch((e: unknown) => log.error({ err: e }, 'e2e: cleanup after a failed start'));
     throw new Error(`e2e: the control plane or the real node did not start: ${(err as Error).message}`, { cause: err });
   }
   log.info({ s: Math.round((Date.now() - t0) / 1000), kubeconfig: cp.kubeconfigPath }, 'e2e: cluster with a real node up');
