@@ -40,3 +40,9 @@ if ! command -v dockerd >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then
     echo "[setup] note: no Docker daemon here; the container tests (test/container) need one" >&2
   fi
 fi
+
+# The real node's binaries for the e2e tier (test/e2e: kubelet, kube-proxy, kube-scheduler,
+# containerd, runc, a pause image), Linux + root only; `npm run dev` does not need them.
+if [[ ${npm_lifecycle_event:-} != dev && $(uname -s) == Linux && $(id -u) -eq 0 ]]; then
+  bash test/realnode/install.sh >/dev/null
+fi
