@@ -54,132 +54,12 @@ import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
-import { KubeApiError, KubeHttp, statusCodeOf, type KubeStatus } from './kube-http.ts';
-import { keyOf, Store, type KubeObject, type ReadonlyStore, type StoreChange } from './store.ts';
+import { KubeApiError, KubeHttp, statusCodeOf } from './kube-http.ts';
+import { httpListWatch, type ListPage, type ListWatchSource, type ResourceRef, type WatchEvent, type WatchRequest } from './list-watch.ts';
+import { EventHooks, type AddHook, type DeleteHook, type UpdateHook } from './event-hooks.ts';
+import { keyOf, Store, type KubeObject, type ReadonlyStore } from './store.ts';
 
 export { keyOf, type KubeObject, type ReadonlyStore } from './store.ts';
-
-// ---------------------------------------------------------------------------
-// Transport
-// ---------------------------------------------------------------------------
-
-export interface ListRequest {
-  limit?: number;
-  continue?: string;
-}
-
-export interface ListPage<T> {
-  items: T[];
-  /** The list's resourceVersion (metadata.resourceVersion of the List). */
-  resourceVersion: string;
-  /** Continue token of the next page; empty or absent on the last page. */
-  continue?: string;
-}
-
-export interface WatchRequest {
-  resourceVersion: string;
-  timeoutSeconds: number;
-  allowWatchBookmarks: boolean;
-}
-
-export type WatchEvent<T> =
-  | { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK'; object: T }
-  | { type: 'ERROR'; object: KubeStatus };
-
-export interface WatchHandlers<T> {
-  /** The server accepted the watch (HTTP 200). */
-  onOpen(): void;
-  /** One event, in order. Synchronous. */
-  onEvent(event: WatchEvent<T>): void;
-}
-
-/**
- * Where a watcher lists and watches. The real one is `httpListWatch`; unit tests script
- * a fake one (410s, broken streams, bookmarks).
- */
-export interface ListWatchSource<T> {
-  /** For logs: "configmaps in ns-1 (app=x)". */
-  readonly description: string;
-  /** One page. Rejects with an error carrying `statusCode` (e.g. KubeApiError) for HTTP errors. */
-  list(req: ListRequest, signal: AbortSignal): Promise<ListPage<T>>;
-  /**
-   * One watch stream. Resolves when the server closes it or `signal` aborts; rejects for
-   * an HTTP error (with `statusCode`) or a broken connection.
-   */
-  watch(req: WatchRequest, signal: AbortSignal, handlers: WatchHandlers<T>): Promise<void>;
-}
-
-export interface ResourceRef {
-  /** '' (or absent) for the core group. */
-  group?: string;
-  version: string;
-  plural: string;
-  /** Watch one namespace; absent: all namespaces (or a cluster-scoped resource). */
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-}
-
-/** The URL path of a resource collection. */
-export function collectionPath(ref: ResourceRef): string {
-  const base = ref.group ? `/apis/${ref.group}/${ref.version}` : `/api/${ref.version}`;
-  const ns = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : '';
-  return `${base}${ns}/${ref.plural}`;
-}
-
-function describeRef(ref: ResourceRef): string {
-  const gvr = `${ref.plural}${ref.group ? `.${ref.group}` : ''}/${ref.version}`;
-  const where = ref.namespace ? ` in ${ref.namespace}` : '';
-  const sel = [ref.labelSelector, ref.fieldSelector].filter(Boolean).join(',');
-  return `${gvr}${where}${sel ? ` (${sel})` : ''}`;
-}
-
-/** The real transport: raw list/watch requests to the API server. */
-export function httpListWatch<T extends KubeObject>(http: KubeHttp, ref: ResourceRef): ListWatchSource<T> {
-  const path = collectionPath(ref);
-  const selectors = { labelSelector: ref.labelSelector, fieldSelector: ref.fieldSelector };
-  return {
-    description: describeRef(ref),
-    async list(req, signal) {
-      const body = await http.json<{ items?: T[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', path, {
-        query: { ...selectors, limit: req.limit, continue: req.continue },
-        signal,
-      });
-      return {
-        items: body.items ?? [],
-        resourceVersion: body.metadata?.resourceVersion ?? '',
-        continue: body.metadata?.continue,
-      };
-    },
-    async watch(req, signal, handlers) {
-      await http.stream(path, {
-        query: {
-          ...selectors,
-          watch: true,
-          resourceVersion: req.resourceVersion,
-          allowWatchBookmarks: req.allowWatchBookmarks,
-          timeoutSeconds: req.timeoutSeconds,
-        },
-        signal,
-        // The server ends the watch at timeoutSeconds; give it a minute before assuming
-        // the connection is dead.
-        deadlineMs: (req.timeoutSeconds + 60) * 1000,
-        onOpen: handlers.onOpen,
-        onLine: (line) => {
-          let ev: WatchEvent<T>;
-          try {
-            ev = JSON.parse(line) as WatchEvent<T>;
-          } catch (err) {
-            // A line that is not JSON means the stream is broken: surface it as an ERROR.
-            handlers.onEvent({ type: 'ERROR', object: { code: 500, message: `unparsable watch line: ${(err as Error).message}` } });
-            return;
-          }
-          handlers.onEvent(ev);
-        },
-      });
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Watcher
@@ -228,9 +108,6 @@ export interface WatcherStatus {
   lastError?: string;
 }
 
-type AddHook<T> = (obj: T) => void;
-type UpdateHook<T> = (oldObj: T, newObj: T) => void;
-type DeleteHook<T> = (obj: T) => void;
 
 const DEFAULTS = {
   pageSize: 500,
@@ -270,9 +147,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
   readonly #unhealthyAfterMs: number;
   readonly #store: Store<T>;
 
-  readonly #addHooks = new Set<AddHook<T>>();
-  readonly #updateHooks = new Set<UpdateHook<T>>();
-  readonly #deleteHooks = new Set<DeleteHook<T>>();
+  readonly #hooks: EventHooks<T>;
 
   #phase: WatcherPhase = 'idle';
   #synced = false;
@@ -305,6 +180,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     };
     this.#unhealthyAfterMs = opts.unhealthyAfterMs ?? 2 * this.#backoff.maxMs;
     this.#store = new Store<T>({ freeze: opts.freeze ?? true });
+    this.#hooks = new EventHooks<T>(this.#log);
     this.#disconnectedSince = this.#clock.now();
   }
 
@@ -419,43 +295,17 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
 
   /** Cheap synchronous work only (enqueue a key). Called first for every cached object. Returns an unsubscribe function. */
   onAdd(fn: AddHook<T>): () => void {
-    this.#addHooks.add(fn);
-    for (const obj of this.#store.list()) this.#call('add', () => fn(obj));
-    return () => this.#addHooks.delete(fn);
+    return this.#hooks.onAdd(fn, this.#store.list());
   }
 
   /** Cheap synchronous work only. Returns an unsubscribe function. */
   onUpdate(fn: UpdateHook<T>): () => void {
-    this.#updateHooks.add(fn);
-    return () => this.#updateHooks.delete(fn);
+    return this.#hooks.onUpdate(fn);
   }
 
   /** Cheap synchronous work only. Returns an unsubscribe function. */
   onDelete(fn: DeleteHook<T>): () => void {
-    this.#deleteHooks.add(fn);
-    return () => this.#deleteHooks.delete(fn);
-  }
-
-  #call(kind: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#log.error({ err, hook: kind }, 'watcher: an event hook threw; hooks must only enqueue (the cache is updated regardless)');
-    }
-  }
-
-  #emit(change: StoreChange<T>): void {
-    switch (change.type) {
-      case 'add':
-        for (const h of this.#addHooks) this.#call('add', () => h(change.obj));
-        break;
-      case 'update':
-        for (const h of this.#updateHooks) this.#call('update', () => h(change.old, change.obj));
-        break;
-      case 'delete':
-        for (const h of this.#deleteHooks) this.#call('delete', () => h(change.obj));
-        break;
-    }
+    return this.#hooks.onDelete(fn);
   }
 
   // ---- the loop ------------------------------------------------------------------------
@@ -553,7 +403,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     this.#rv = rv;
     this.#lists++;
     this.#log.debug({ rv, items: items.length, changes: changes.length }, 'watcher: listed');
-    for (const c of changes) this.#emit(c);
+    for (const c of changes) this.#hooks.emit(c);
     if (!this.#synced) {
       this.#synced = true;
       this.#log.info({ rv, items: items.length }, 'watcher: synced');
@@ -624,13 +474,13 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       case 'MODIFIED': {
         const change = this.#store.upsert(ev.object);
         this.#advance(ev.object);
-        if (change) this.#emit(change);
+        if (change) this.#hooks.emit(change);
         return;
       }
       case 'DELETED': {
         const change = this.#store.remove(ev.object);
         this.#advance(ev.object);
-        if (change) this.#emit(change);
+        if (change) this.#hooks.emit(change);
         return;
       }
       default: {

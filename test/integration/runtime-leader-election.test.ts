@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../src/common/logger.ts';
-import { KubeLeaseLock, LeaderElector } from '../../src/runtime/leader-election.ts';
+import { LeaderElector } from '../../src/runtime/leader-election.ts';
+import { KubeLeaseLock } from '../../src/runtime/lease-lock.ts';
 import { freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 
 interface Candidate {

@@ -21,7 +21,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../src/common/logger.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
-import { Watcher, httpListWatch, type ListWatchSource, type WatchEvent } from '../../src/runtime/watcher.ts';
+import { httpListWatch, type ListWatchSource, type WatchEvent } from '../../src/runtime/list-watch.ts';
+import { Watcher } from '../../src/runtime/watcher.ts';
 import { freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 
 const GROUP = 'watcher-test.eventlog.dev';

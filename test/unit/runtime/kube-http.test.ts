@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeApiError, KubeHttp, statusCodeOf } from '../../../src/runtime/kube-http.ts';
-import { KubeLeaseLock } from '../../../src/runtime/leader-election.ts';
-import { httpListWatch, type WatchEvent } from '../../../src/runtime/watcher.ts';
+import { KubeLeaseLock } from '../../../src/runtime/lease-lock.ts';
+import { httpListWatch, type WatchEvent } from '../../../src/runtime/list-watch.ts';
 
 // A scripted HTTP server on loopback standing in for the API server's wire format.
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;

@@ -1,14 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from '../../../src/runtime/clock.ts';
 import { KubeApiError } from '../../../src/runtime/kube-http.ts';
-import {
-  LeaderElector,
-  defaultIdentity,
-  formatMicroTime,
-  type LeaseLock,
-  type LeaseRecord,
-  type LeaseSnapshot,
-} from '../../../src/runtime/leader-election.ts';
+import { LeaderElector, defaultIdentity } from '../../../src/runtime/leader-election.ts';
+import type { LeaseLock, LeaseRecord, LeaseSnapshot } from '../../../src/runtime/lease-lock.ts';
+import { formatMicroTime } from '../../../src/kube/time.ts';
 
 /** The API server's copy of one Lease, shared by the candidates' locks. */
 class LeaseServer {

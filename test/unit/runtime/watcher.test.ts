@@ -2,16 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, flushMicrotasks } from '../../../src/runtime/clock.ts';
 import { KubeApiError } from '../../../src/runtime/kube-http.ts';
 import { Store, keyOf, splitKey } from '../../../src/runtime/store.ts';
-import {
-  Watcher,
-  collectionPath,
-  type ListPage,
-  type ListRequest,
-  type ListWatchSource,
-  type WatchEvent,
-  type WatchHandlers,
-  type WatchRequest,
-} from '../../../src/runtime/watcher.ts';
+import { collectionPath, type ListPage, type ListRequest, type ListWatchSource, type WatchEvent, type WatchHandlers, type WatchRequest } from '../../../src/runtime/list-watch.ts';
+import { Watcher } from '../../../src/runtime/watcher.ts';
 
 interface Obj {
   metadata: { name: string; namespace?: string; resourceVersion: string };
