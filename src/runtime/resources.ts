@@ -6,8 +6,9 @@
  * Guarantees
  * - Paths are `/api/v1/...` for the core group and `/apis/<group>/<version>/...` else;
  *   namespace, name and subresource are encoded.
- * - `getOptional` and `deleteOptional` map 404 to `undefined`/`false`; every other error
- *   propagates as the `KubeApiError` (statusCodeOf works on it).
+ * - `getOptional` and `deleteOptional` map 404 to `undefined`/`false`; `deleteOptional`
+ *   with a `uid` precondition also maps 409 (the name now holds another object) to
+ *   `false`. Every other error propagates as the `KubeApiError` (statusCodeOf works on it).
  * - Patches say their content type: merge, JSON patch or server-side apply; the
  *   generated-client trap (JSON-patch by default) cannot happen here.
  *
@@ -36,12 +37,6 @@ export const Resource = {
   events: { group: 'events.k8s.io', version: 'v1', plural: 'events' },
   leases: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases' },
 } as const satisfies Record<string, ResourceType>;
-
-/** The resource of an apiVersion/kind pair's plural (for objects that carry their apiVersion). */
-export function resourceOf(apiVersion: string, plural: string): ResourceType {
-  const slash = apiVersion.indexOf('/');
-  return slash < 0 ? { version: apiVersion, plural } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1), plural };
-}
 
 /** The API path of a collection (name absent) or one object, optionally a subresource. */
 export function resourcePath(type: ResourceType, namespace: string | undefined, name?: string, subresource?: string): string {
@@ -104,7 +99,7 @@ export class Resources {
     return this.#http.json<T>('PATCH', resourcePath(type, namespace, name, opts.subresource), { ...this.#opts(opts), contentType: PATCH_CONTENT_TYPE[patchType], body });
   }
 
-  /** Deletes the object; false when it was already gone (404). `uid` adds a precondition (409 when replaced). */
+  /** Deletes the object; false when it was already gone (404) or, with `uid`, replaced by another (409). */
   async deleteOptional(type: ResourceType, namespace: string | undefined, name: string, opts: WriteOptions & { uid?: string } = {}): Promise<boolean> {
     try {
       await this.#http.json('DELETE', resourcePath(type, namespace, name), {
@@ -113,7 +108,8 @@ export class Resources {
       });
       return true;
     } catch (error) {
-      if (statusCodeOf(error) === 404) return false;
+      const code = statusCodeOf(error);
+      if (code === 404 || (code === 409 && opts.uid)) return false;
       throw error;
     }
   }

@@ -27,8 +27,7 @@ import { FIELD_MANAGER } from '../../decisions/labels.ts';
 import { combineDrift, existedBefore, objectAction, planObject } from '../../decisions/plan.ts';
 import type { DriftInput } from '../../decisions/status.ts';
 import { TOKEN_KEY, tokenFingerprint } from '../../decisions/token.ts';
-import { statusCodeOf } from '../../runtime/kube-http.ts';
-import { Resource, resourceOf } from '../../runtime/resources.ts';
+import { Resource, type ResourceType } from '../../runtime/resources.ts';
 import type { KubeObject } from '../../runtime/store.ts';
 import { ensureTokenSecret } from '../token-secret.ts';
 import { step, type LiveObjects, type ReconcileContext } from './context.ts';
@@ -154,7 +153,7 @@ async function reconcileObject(
   const { log, namespace } = ctx;
   const kind = desired.kind;
   const name = desired.metadata.name;
-  const type = resourceOf(desired.apiVersion, pluralOf[kind]);
+  const type = RESOURCE_OF[kind];
   let live = cached;
   if (live === undefined && existed) {
     live = await step(ctx, `reading ${kind} ${namespace}/${name} (not in the cache)`, () => ctx.resources.getOptional<KubeObject>(type, namespace, name));
@@ -183,7 +182,7 @@ async function reconcileObject(
       }
       case 'recreate-pod':
         if (live?.metadata?.uid) ctx.memory.podsDeletedByOperator.add(live.metadata.uid);
-        await step(ctx, `deleting Pod ${namespace}/${name} to recreate it on the same volume`, () => ctx.resources.deleteOptional(Resource.pods, namespace, name, { ...uidOf(live) }).catch(ignoreReplaced));
+        await step(ctx, `deleting Pod ${namespace}/${name} to recreate it on the same volume`, () => ctx.resources.deleteOptional(Resource.pods, namespace, name, { ...uidOf(live) }));
         log.info({ rollout: plan.rollout.map((f) => f.path), drift: plan.drift.map((f) => f.path) }, 'pod deleted: immutable fields differ; it is recreated when gone');
         return { items: plan.drift, ...(plan.drift.length > 0 ? { outcome: 'correcting' as const } : {}), waiting: true };
       case 'correct': {
@@ -218,21 +217,16 @@ async function reconcileObject(
   }
 }
 
-const pluralOf: Record<DesiredObject['kind'], string> = {
-  PersistentVolumeClaim: Resource.persistentVolumeClaims.plural,
-  Pod: Resource.pods.plural,
-  Service: Resource.services.plural,
-  Secret: Resource.secrets.plural,
-  NetworkPolicy: Resource.networkPolicies.plural,
+/** The resource of each owned kind (for reads and patches by name). */
+const RESOURCE_OF: Record<DesiredObject['kind'], ResourceType> = {
+  PersistentVolumeClaim: Resource.persistentVolumeClaims,
+  Pod: Resource.pods,
+  Service: Resource.services,
+  Secret: Resource.secrets,
+  NetworkPolicy: Resource.networkPolicies,
 };
 
 const uidOf = (o: KubeObject | undefined): { uid?: string } => (o?.metadata?.uid ? { uid: o.metadata.uid } : {});
-
-/** 409 on the uid precondition: the pod was already replaced; nothing to do. */
-function ignoreReplaced(error: unknown): boolean {
-  if (statusCodeOf(error) === 409) return false;
-  throw error;
-}
 
 /**
  * Replaces whole lists of a live object with the desired ones (JSON patch, guarded by
@@ -241,7 +235,7 @@ function ignoreReplaced(error: unknown): boolean {
  * `listsToReplace`). A 409/422 from the guard surfaces as a failed correction and the
  * next pass retries on the fresh object.
  */
-async function replaceLists(ctx: ReconcileContext, type: ReturnType<typeof resourceOf>, d: DesiredObject, live: KubeObject, paths: readonly string[]): Promise<void> {
+async function replaceLists(ctx: ReconcileContext, type: ResourceType, d: DesiredObject, live: KubeObject, paths: readonly string[]): Promise<void> {
   const valueAt = (obj: unknown, path: string) => path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], obj);
   await ctx.resources.patch(type, ctx.namespace, d.metadata.name, 'json', [
     { op: 'test', path: '/metadata/resourceVersion', value: live.metadata?.resourceVersion },

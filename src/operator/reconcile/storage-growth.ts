@@ -18,7 +18,6 @@ import { formatTime } from '../../kube/time.ts';
 import { planGrowth, resizeState, restartForResize, storageUsage, type GrowthPlan } from '../../decisions/storage.ts';
 import type { ServerObservation } from '../../decisions/server-status.ts';
 import { FIELD_MANAGER } from '../../decisions/labels.ts';
-import { statusCodeOf } from '../../runtime/kube-http.ts';
 import { Resource } from '../../runtime/resources.ts';
 import type { StorageClassInfo } from './storage-class.ts';
 import { step, type LiveObjects, type ReconcileContext } from './context.ts';
@@ -67,15 +66,11 @@ export async function maybeGrowStorage(ctx: ReconcileContext, live: LiveObjects,
     const podName = pod.metadata?.name ?? '';
     ctx.memory.resizeRestartFor = request;
     if (pod.metadata?.uid) ctx.memory.podsDeletedByOperator.add(pod.metadata.uid);
-    try {
-      await step(ctx, `deleting Pod ${namespace}/${podName} so the file system resize of its volume can finish (restartPodForResize)`, () =>
-        ctx.resources.deleteOptional(Resource.pods, namespace, podName, pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
-      );
-    } catch (error) {
-      // 409 on the uid precondition: the pod was already replaced.
-      if (statusCodeOf((error as { cause?: unknown }).cause) !== 409) throw error;
-      return { podRestarted: false };
-    }
+    const deleted = await step(ctx, `deleting Pod ${namespace}/${podName} so the file system resize of its volume can finish (restartPodForResize)`, () =>
+      ctx.resources.deleteOptional(Resource.pods, namespace, podName, pod.metadata?.uid ? { uid: pod.metadata.uid } : {}),
+    );
+    // Already gone, or already replaced by a newer pod (uid precondition): nothing to restart.
+    if (!deleted) return { podRestarted: false };
     log.warn({ pod: podName }, 'pod deleted so the offline file-system resize can finish; it is recreated on the same volume');
     await ctx.deps.recorder.record(ctx.ref, {
       type: 'Normal',
