@@ -35,7 +35,7 @@ import { DNS1035_LABEL, MAX_NAME_LENGTH, celString, type CelRule } from './schem
 import { AffinitySchema, ClientsSchema, EventLogSpecSchema, LabelSelectorSchema, PodTemplateSchema, ResourcesSchema, StorageSpecSchema, TolerationSchema, AutoGrowSchema, RetentionSchema } from './spec.ts';
 import { ConditionSchema, CorruptionSchema, DriftItemSchema, DriftStatusSchema, EventLogStatusSchema, LogStatsSchema, PodStatusSchema, RecoveryHistoryEntrySchema, RecoveryStatusSchema, RepairSchema, StorageStatusSchema, StorageGrowthSchema } from './status-schema.ts';
 
-export { GROUP, VERSION, API_VERSION, KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAMES, CATEGORIES, CRD_NAME, FINALIZER, APPROVE_REPAIR_ANNOTATION, RESERVED_PREFIX, RetentionPolicy, Durability, DriftPolicy, RecoveryOutcome, Phase, ConditionStatus, ConditionType, ReadyReason, ReconcilingReason, StalledReason, RecoveredReason, DriftedReason, ConditionReasons } from './vocabulary.ts';
+export { GROUP, VERSION, API_VERSION, EVENTLOG_RESOURCE, KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAMES, CATEGORIES, CRD_NAME, FINALIZER, APPROVE_REPAIR_ANNOTATION, RESERVED_PREFIX, RetentionPolicy, Durability, DriftPolicy, RecoveryOutcome, Phase, ConditionStatus, ConditionType, ReadyReason, ReconcilingReason, StalledReason, RecoveredReason, DriftedReason, ConditionReasons } from './vocabulary.ts';
 export type { ConditionReason } from './vocabulary.ts';
 export { celString, QUALIFIED_NAME, DNS1035_LABEL, MAX_NAME_LENGTH } from './schema-helpers.ts';
 export type { CelRule } from './schema-helpers.ts';

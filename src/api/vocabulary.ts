@@ -16,6 +16,8 @@ export const SINGULAR = 'eventlog';
 export const SHORT_NAMES = ['evl'] as const;
 export const CATEGORIES = ['eventlogs'] as const;
 export const CRD_NAME = `${PLURAL}.${GROUP}`;
+/** The EventLog resource (group, version, plural) for API paths. */
+export const EVENTLOG_RESOURCE = { group: GROUP, version: VERSION, plural: PLURAL } as const;
 
 /** The operator's finalizer; the only metadata the operator writes on an EventLog. */
 export const FINALIZER = 'eventlog.dev/finalizer';

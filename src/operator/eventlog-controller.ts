@@ -23,7 +23,7 @@
  * - Failures return an error outcome (the queue backs off) whose message names the
  *   EventLog, the step and the object.
  */
-import { API_VERSION, FINALIZER, GROUP, KIND, PLURAL, VERSION, parseEventLog } from '../api/eventlog.ts';
+import { API_VERSION, EVENTLOG_RESOURCE, FINALIZER, KIND, parseEventLog } from '../api/eventlog.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, networkPolicyName, podName, pvcName, serviceName, tokenSecretName } from '../decisions/desired.ts';
 import { LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../decisions/labels.ts';
 import { nextRequeueMs } from '../decisions/plan.ts';
@@ -32,14 +32,13 @@ import { TOKEN_KEY, tokenFromSecret } from '../decisions/token.ts';
 import { ensureFinalizer, type FinalizerTarget } from '../runtime/finalizer.ts';
 import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.ts';
 import { Outcome, type ReconcileOutcome } from '../runtime/reconcile.ts';
-import { Resource, Resources } from '../runtime/resources.ts';
+import { Resource, Resources, resourcePath } from '../runtime/resources.ts';
 import { pollServerStatus, requestRepair } from './poller.ts';
 import { step, type EventLogControllerDeps, type EventLogMemory, type LiveObjects, type RawEventLog, type ReconcileContext } from './reconcile/context.ts';
 import { finalize } from './reconcile/deletion.ts';
-import { ServerObserver } from './reconcile/observe.ts';
+import { observeServer } from './reconcile/observe.ts';
 import { applyOwned, desiredSet, reportOwnedDrift } from './reconcile/owned.ts';
 import { maybeRepair } from './reconcile/repair.ts';
-import { eventLogCollection } from './reconcile/resource.ts';
 import { lookupStorageClass } from './reconcile/storage-class.ts';
 import { maybeGrowStorage } from './reconcile/storage-growth.ts';
 import { writeStatus } from './reconcile/write-status.ts';
@@ -56,14 +55,13 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
   const port = deps.port ?? DEFAULT_PORT;
   const now = deps.now ?? (() => new Date());
   const resources = new Resources(deps.http);
-  const observer = new ServerObserver(deps.poll ?? pollServerStatus, deps.pollTimeoutMs);
+  const poll = deps.poll ?? pollServerStatus;
   const runRepair = deps.repair ?? requestRepair;
   /** What this process remembers per EventLog key between passes (reconcile/context.ts). */
   const memory = new Map<string, EventLogMemory>();
   /** Drops what this process keeps about an EventLog that is gone (or about to be). */
   const forget = (namespace: string, name: string) => {
     deps.metrics?.forget(namespace, name);
-    observer.forget(`${namespace}/${name}`);
     memory.delete(`${namespace}/${name}`);
   };
 
@@ -100,7 +98,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       memory: memory.get(key) ?? { podsDeletedByOperator: new Set() },
     };
     memory.set(key, ctx.memory);
-    const finalizerTarget: FinalizerTarget = { collection: eventLogCollection(namespace), name, finalizers: meta.finalizers, resourceVersion: meta.resourceVersion ?? '' };
+    const finalizerTarget: FinalizerTarget = { collection: resourcePath(EVENTLOG_RESOURCE, namespace), name, finalizers: meta.finalizers, resourceVersion: meta.resourceVersion ?? '' };
 
     // ---- finalize ----
     if (meta.deletionTimestamp) {
@@ -128,14 +126,14 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     const owned = suspended ? reportOwnedDrift(ctx, live) : storageClass?.found === false ? undefined : await applyOwned(ctx, live);
 
     // ---- observe, repair ----
-    const observed = await observer.observe(ctx, live);
+    const observed = await observeServer(ctx, live, poll, deps.pollTimeoutMs);
     const { repair, server } = await maybeRepair(ctx, live, observed, runRepair);
 
     // ---- storage growth ----
     const grown = storageClass?.found === false ? { podRestarted: false } : await maybeGrowStorage(ctx, live, server, storageClass);
 
     // ---- status ----
-    const timeouts = observer.timeoutsInARow(key);
+    const timeouts = ctx.memory.pollTimeoutsInARow;
     const input: StatusInput = {
       evl,
       ...(live.pvc ? { pvc: live.pvc } : {}),
@@ -147,7 +145,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       drift: owned?.drift ?? { items: [], outcome: 'none' },
       ...(repair ? { repair } : {}),
       ...(grown.growth ? { growth: grown.growth } : {}),
-      usageSamples: observer.usageSamples(key),
+      usageSamples: ctx.memory.usageSamples ?? [],
       ...(live.secret && live.token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: TOKEN_KEY } } : {}),
       desiredPodHash: (owned?.desired ?? desiredSet(ctx, live.token)).pod.metadata.annotations[SPEC_HASH_ANNOTATION],
       now: now(),
@@ -162,7 +160,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
 
   return {
     name: CONTROLLER_NAME,
-    primary: { group: GROUP, version: VERSION, plural: PLURAL, apiVersion: API_VERSION, kind: KIND },
+    primary: { ...EVENTLOG_RESOURCE, apiVersion: API_VERSION, kind: KIND },
     owned: {
       pods: { ...Resource.pods, labelSelector: OWNED_SELECTOR },
       persistentvolumeclaims: { ...Resource.persistentVolumeClaims, labelSelector: OWNED_SELECTOR },

@@ -16,12 +16,11 @@
  *   waits well below them.
  */
 import type { EventLog } from '../api/eventlog.ts';
-import { parseEventLog } from '../api/eventlog.ts';
+import { EVENTLOG_RESOURCE, parseEventLog } from '../api/eventlog.ts';
 import { podName } from '../decisions/desired.ts';
 import { TOKEN_KEY } from '../decisions/token.ts';
 import type { KubeHttp, RawResponse } from '../runtime/kube-http.ts';
 import { Resource, Resources, resourcePath } from '../runtime/resources.ts';
-import { EVENTLOG_RESOURCE } from '../operator/reconcile/resource.ts';
 
 /** A failure the plugin reports as one line and exit 1. */
 export class PluginError extends Error {

@@ -15,10 +15,9 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { APPROVE_REPAIR_ANNOTATION } from '../api/eventlog.ts';
+import { APPROVE_REPAIR_ANNOTATION, EVENTLOG_RESOURCE } from '../api/eventlog.ts';
 import { KubeHttp } from '../runtime/kube-http.ts';
 import { Resources } from '../runtime/resources.ts';
-import { EVENTLOG_RESOURCE } from '../operator/reconcile/resource.ts';
 import { describeFailure, openLog, PluginError, readEventLog, type LogAccess, type Via } from './log-access.ts';
 import { renderStatus } from './status-view.ts';
 

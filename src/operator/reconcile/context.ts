@@ -7,6 +7,7 @@ import type { EventLog, EventLogStatus } from '../../api/eventlog.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { DesiredOptions } from '../../decisions/desired.ts';
 import type { ServerObservation } from '../../decisions/server-status.ts';
+import type { UsageSample } from '../../decisions/storage.ts';
 import type { LivePod, LivePvc, LiveService } from '../../decisions/status.ts';
 import type { ManifestApplier } from '../../kube/apply.ts';
 import type { EventObjectRef, EventRecorder } from '../../runtime/recorder.ts';
@@ -85,6 +86,10 @@ export interface EventLogMemory {
   podsDeletedByOperator: Set<string>;
   /** The PVC request the pod was last restarted for (restartPodForResize): once per resize. */
   resizeRestartFor?: string;
+  /** Polls of the log server that timed out in a row (undefined: the last one did not). */
+  pollTimeoutsInARow?: number;
+  /** Recent file-system usage, oldest first, for the projected time to full. */
+  usageSamples?: UsageSample[];
 }
 
 /** Wraps a step so a failure names the EventLog, the step and the object. */

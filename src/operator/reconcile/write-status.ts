@@ -16,7 +16,7 @@ import { computeStatus, statusChanged, type StatusInput } from '../../decisions/
 import { mergePatch } from '../../runtime/merge-patch.ts';
 
 import { codeOf, step, type ReconcileContext } from './context.ts';
-import { EVENTLOG_RESOURCE } from './resource.ts';
+import { EVENTLOG_RESOURCE } from '../../api/eventlog.ts';
 
 export type StatusWrite = { written: boolean; next: EventLogStatus } | { conflict: true } | { gone: true };
 

@@ -11,7 +11,7 @@ import { KubeApiError } from '../../../src/runtime/kube-http.ts';
 import { Resources } from '../../../src/runtime/resources.ts';
 import type { ReconcileContext, LiveObjects } from '../../../src/operator/reconcile/context.ts';
 import { finalize } from '../../../src/operator/reconcile/deletion.ts';
-import { ServerObserver } from '../../../src/operator/reconcile/observe.ts';
+import { observeServer } from '../../../src/operator/reconcile/observe.ts';
 import { maybeRepair } from '../../../src/operator/reconcile/repair.ts';
 import { makeEvl, serverStatus } from '../decisions/fixtures.ts';
 
@@ -103,35 +103,36 @@ describe('finalize', () => {
   });
 });
 
-describe('ServerObserver', () => {
+describe('observeServer', () => {
   const pod = { metadata: { name: 'orders-0' }, status: { podIP: '127.1.0.9' } } as LiveObjects['pod'];
-  it('polls the pod IP with the token; counts timeouts in a row and forgets them on an answer', async () => {
+  it('polls the pod IP with the token; counts timeouts in a row and forgets them on an answer; samples usage', async () => {
     const answers: ServerObservation[] = [
       { ok: false, error: 'Timeout', message: 'slow' },
       { ok: false, error: 'Timeout', message: 'slow' },
-      { ok: true, status: serverStatus() },
+      { ok: true, status: serverStatus({ storage: { filesystemBytes: 100, freeBytes: 60, usedBytes: 40, reserveBytes: 2 } }) },
     ];
     const asked: unknown[] = [];
-    const o = new ServerObserver(async (ip, port, opts) => {
+    const poll = async (ip: string, port: number, opts: unknown) => {
       asked.push([ip, port, opts]);
       return answers.shift()!;
-    }, 500);
+    };
     const { ctx } = context(fakeHttp().http);
-    await o.observe(ctx, noLive({ pod, token: 't' }));
-    await o.observe(ctx, noLive({ pod, token: 't' }));
-    expect(o.timeoutsInARow('shop/orders')).toBe(2);
-    await o.observe(ctx, noLive({ pod, token: 't' }));
-    expect(o.timeoutsInARow('shop/orders')).toBeUndefined();
+    await observeServer(ctx, noLive({ pod, token: 't' }), poll, 500);
+    await observeServer(ctx, noLive({ pod, token: 't' }), poll, 500);
+    expect(ctx.memory.pollTimeoutsInARow).toBe(2);
+    await observeServer(ctx, noLive({ pod, token: 't' }), poll, 500);
+    expect(ctx.memory.pollTimeoutsInARow).toBeUndefined();
+    expect(ctx.memory.usageSamples).toEqual([{ atMs: ctx.now().getTime(), usedBytes: 40 }]);
     expect(asked[0]).toEqual(['127.1.0.9', 8080, { token: 't', timeoutMs: 500 }]);
   });
   it('no pod, no IP or a terminating pod: nothing to ask', async () => {
-    const o = new ServerObserver(async () => {
+    const poll = async (): Promise<ServerObservation> => {
       throw new Error('must not poll');
-    }, undefined);
+    };
     const { ctx } = context(fakeHttp().http);
-    expect(await o.observe(ctx, noLive())).toBeUndefined();
-    expect(await o.observe(ctx, noLive({ pod: { metadata: {}, status: {} } as never }))).toBeUndefined();
-    expect(await o.observe(ctx, noLive({ pod: { ...pod, metadata: { deletionTimestamp: 'x' } } as never }))).toBeUndefined();
+    expect(await observeServer(ctx, noLive(), poll, undefined)).toBeUndefined();
+    expect(await observeServer(ctx, noLive({ pod: { metadata: {}, status: {} } as never }), poll, undefined)).toBeUndefined();
+    expect(await observeServer(ctx, noLive({ pod: { ...pod, metadata: { deletionTimestamp: 'x' } } as never }), poll, undefined)).toBeUndefined();
   });
 });
 
