@@ -48,7 +48,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
@@ -127,7 +127,7 @@ export class KubeLeaseLock implements LeaseLock {
   /** The last object read or written, so an update keeps labels/annotations/other spec fields. */
   #last: LeaseObject | undefined;
 
-  constructor(kc: KubeConfig | KubeHttp, namespace: string, name: string) {
+  constructor(kc: KubeAccess | KubeHttp, namespace: string, name: string) {
     this.#http = kc instanceof KubeHttp ? kc : new KubeHttp(kc, { requestTimeoutMs: 30_000 });
     this.#namespace = namespace;
     this.#name = name;

@@ -16,6 +16,14 @@
  *   controller_runtime_max_concurrent_reconciles{controller} gauge
  *   controller_runtime_active_workers{controller}  gauge
  *
+ * and two of this runtime's own (no controller-runtime equivalent):
+ *
+ *   eventlog_controller_watch_events_total{controller,resource,decision} counter
+ *       watch events by what they did: enqueue, skip_own_write (the event of our own
+ *       write), skip_unchanged (nothing the cache keeps changed)
+ *   eventlog_controller_reconcile_deferred_total{controller} counter
+ *       keys held back until the watch brought back their own writes
+ *
  * Guarantees:
  * - One set of metric objects per Registry: `RuntimeMetrics.for(registry)` is memoised,
  *   so any number of queues/controllers can share a registry without "already
@@ -71,6 +79,8 @@ export class RuntimeMetrics {
   readonly reconcileTime: Histogram<'controller'>;
   readonly maxConcurrent: Gauge<'controller'>;
   readonly activeWorkers: Gauge<'controller'>;
+  readonly watchEvents: Counter<'controller' | 'resource' | 'decision'>;
+  readonly reconcileDeferred: Counter<'controller'>;
   readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
 
   /** The metrics registered on `registry` (created on first use). */
@@ -154,6 +164,24 @@ export class RuntimeMetrics {
       labelNames: ['controller'],
       registers,
     });
+    this.watchEvents = new Counter({
+      name: 'eventlog_controller_watch_events_total',
+      help: 'Watch events per controller and resource, by decision: enqueue, skip_own_write (the event of our own write), skip_unchanged (nothing the cache keeps changed)',
+      labelNames: ['controller', 'resource', 'decision'],
+      registers,
+    });
+    this.reconcileDeferred = new Counter({
+      name: 'eventlog_controller_reconcile_deferred_total',
+      help: 'Reconciles held back until the watch brought back the controller\'s own writes (read your writes)',
+      labelNames: ['controller'],
+      registers,
+    });
+  }
+
+  /** Counts watch events of controller `controller` by resource and decision. */
+  forWatchEvents(controller: string): (resource: string, decision: 'enqueue' | 'skip_own_write' | 'skip_unchanged') => void {
+    this.reconcileDeferred.inc({ controller }, 0);
+    return (resource, decision) => this.watchEvents.inc({ controller, resource, decision });
   }
 
   /** Hooks for a `WorkQueue` named `name`. */

@@ -52,7 +52,7 @@
  */
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { KubeApiError, KubeHttp, statusCodeOf, type KubeStatus } from './kube-http.ts';
 import { keyOf, Store, type KubeObject, type ReadonlyStore, type StoreChange } from './store.ts';
@@ -211,6 +211,8 @@ export interface WatcherOptions<T> {
   unhealthyAfterMs?: number;
   /** Deep-freeze cached objects. Default true. */
   freeze?: boolean;
+  /** Runs on every object before it is cached (store.ts: keep only what readers use). */
+  transform?: (obj: T) => T;
 }
 
 export type WatcherPhase = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
@@ -228,9 +230,17 @@ export interface WatcherStatus {
   lastError?: string;
 }
 
-type AddHook<T> = (obj: T) => void;
-type UpdateHook<T> = (oldObj: T, newObj: T) => void;
-type DeleteHook<T> = (obj: T) => void;
+/**
+ * How a change reached the cache: `listed` when a (re)list found it, so an update may
+ * span several writes; false for one watch event (exactly one write).
+ */
+export interface ChangeInfo {
+  listed: boolean;
+}
+
+type AddHook<T> = (obj: T, info: ChangeInfo) => void;
+type UpdateHook<T> = (oldObj: T, newObj: T, info: ChangeInfo) => void;
+type DeleteHook<T> = (obj: T, info: ChangeInfo) => void;
 
 const DEFAULTS = {
   pageSize: 500,
@@ -239,6 +249,9 @@ const DEFAULTS = {
   maxMs: 30_000,
   resetAfterMs: 60_000,
 };
+
+const LISTED: ChangeInfo = Object.freeze({ listed: true });
+const WATCHED: ChangeInfo = Object.freeze({ listed: false });
 
 /** A watch stream that ends before this is treated as a failure (no hot loop). */
 const MIN_HEALTHY_WATCH_MS = 1_000;
@@ -304,7 +317,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       resetAfterMs: opts.backoff?.resetAfterMs ?? DEFAULTS.resetAfterMs,
     };
     this.#unhealthyAfterMs = opts.unhealthyAfterMs ?? 2 * this.#backoff.maxMs;
-    this.#store = new Store<T>({ freeze: opts.freeze ?? true });
+    this.#store = new Store<T>({ freeze: opts.freeze ?? true, ...(opts.transform ? { transform: opts.transform } : {}) });
     this.#disconnectedSince = this.#clock.now();
   }
 
@@ -420,7 +433,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
   /** Cheap synchronous work only (enqueue a key). Called first for every cached object. Returns an unsubscribe function. */
   onAdd(fn: AddHook<T>): () => void {
     this.#addHooks.add(fn);
-    for (const obj of this.#store.list()) this.#call('add', () => fn(obj));
+    for (const obj of this.#store.list()) this.#call('add', () => fn(obj, LISTED));
     return () => this.#addHooks.delete(fn);
   }
 
@@ -444,16 +457,16 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     }
   }
 
-  #emit(change: StoreChange<T>): void {
+  #emit(change: StoreChange<T>, info: ChangeInfo): void {
     switch (change.type) {
       case 'add':
-        for (const h of this.#addHooks) this.#call('add', () => h(change.obj));
+        for (const h of this.#addHooks) this.#call('add', () => h(change.obj, info));
         break;
       case 'update':
-        for (const h of this.#updateHooks) this.#call('update', () => h(change.old, change.obj));
+        for (const h of this.#updateHooks) this.#call('update', () => h(change.old, change.obj, info));
         break;
       case 'delete':
-        for (const h of this.#deleteHooks) this.#call('delete', () => h(change.obj));
+        for (const h of this.#deleteHooks) this.#call('delete', () => h(change.obj, info));
         break;
     }
   }
@@ -553,7 +566,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     this.#rv = rv;
     this.#lists++;
     this.#log.debug({ rv, items: items.length, changes: changes.length }, 'watcher: listed');
-    for (const c of changes) this.#emit(c);
+    for (const c of changes) this.#emit(c, LISTED);
     if (!this.#synced) {
       this.#synced = true;
       this.#log.info({ rv, items: items.length }, 'watcher: synced');
@@ -624,13 +637,13 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       case 'MODIFIED': {
         const change = this.#store.upsert(ev.object);
         this.#advance(ev.object);
-        if (change) this.#emit(change);
+        if (change) this.#emit(change, WATCHED);
         return;
       }
       case 'DELETED': {
         const change = this.#store.remove(ev.object);
         this.#advance(ev.object);
-        if (change) this.#emit(change);
+        if (change) this.#emit(change, WATCHED);
         return;
       }
       default: {
@@ -653,7 +666,7 @@ export interface WatchResourceOptions<T> extends Omit<WatcherOptions<T>, 'source
 }
 
 /** A started-later watcher for one resource of the cluster in `kc`. Call `start()`. */
-export function watchResource<T extends KubeObject>(kc: KubeConfig, ref: ResourceRef, opts: WatchResourceOptions<T> = {}): Watcher<T> {
+export function watchResource<T extends KubeObject>(kc: KubeAccess, ref: ResourceRef, opts: WatchResourceOptions<T> = {}): Watcher<T> {
   const { http, ...rest } = opts;
   return new Watcher<T>({ ...rest, source: httpListWatch<T>(http ?? new KubeHttp(kc), ref) });
 }
