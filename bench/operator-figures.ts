@@ -58,6 +58,7 @@ export function quantileBetween(q: number, before: Map<number, number>, after: M
 }
 
 const AuditEvent = z.object({
+  auditID: z.string().optional(),
   stage: z.string(),
   verb: z.string(),
   user: z.object({ username: z.string().optional() }).optional(),
@@ -84,3 +85,28 @@ export function countWrites(auditText: string, user: string, fromMs: number, toM
   return counts;
 }
 
+
+/**
+ * Every request (reads, watches and writes) by `user` received in [fromMs, toMs),
+ * counted once each (by auditID, whatever stages were logged) per "verb resource[/sub]".
+ * Needs an audit policy that logs the user's requests of every verb.
+ */
+export function countRequests(auditText: string, user: string, fromMs: number, toMs: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  const seen = new Set<string>();
+  for (const line of auditText.split('\n')) {
+    if (!line.trim() || !line.includes(user)) continue;
+    const parsed = AuditEvent.safeParse(JSON.parse(line));
+    if (!parsed.success) continue;
+    const e = parsed.data;
+    if (e.user?.username !== user) continue;
+    const id = e.auditID ?? line;
+    if (seen.has(id)) continue;
+    const t = Date.parse(e.requestReceivedTimestamp);
+    if (t < fromMs || t >= toMs) continue;
+    seen.add(id);
+    const key = `${e.verb} ${e.objectRef?.resource ?? '?'}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
