@@ -1,8 +1,9 @@
 /**
  * `node bench/heap-breakdown.ts <file.heapsnapshot> [--json]`: where a V8 heap snapshot's
  * memory goes, by what holds it (retained size from the dominator tree), for the
- * operator: each watcher's cache (by its resource), the Prometheus registry, the work
- * queue, the controller's per-EventLog maps, compiled code, and the rest by constructor.
+ * operator: each watcher's cache (by its resource), the Prometheus metrics (registry and
+ * every metric object), the work queue, the controller's per-EventLog maps, compiled
+ * code, and the rest by node type / constructor.
  *
  * Retained size of X = the bytes that would be freed if X were gone (X dominates them).
  * Groups are disjoint: an object is counted in the first group (in the order printed)
@@ -26,6 +27,8 @@ export interface HeapGroup {
   bytes: number;
   /** Objects (nodes) in the group. */
   count: number;
+  /** Bytes by V8 node type (object, string, array, ...) within the group. */
+  byType?: Record<string, number>;
 }
 
 export interface HeapBreakdown {
@@ -175,17 +178,18 @@ export function analyzeSnapshot(s: Snapshot): HeapBreakdown {
       const store = child(i, '#store');
       const name = stringValue(child(i, 'name')) ?? '?';
       if (store !== undefined) roots.set(store, `cache: ${name.split(' ')[0]}`);
-    } else if (ctor === 'Registry') roots.set(i, 'prom-client registry (all metrics)');
+    } else if (ctor === 'Registry' || ctor === 'Gauge' || ctor === 'Counter' || ctor === 'Histogram' || ctor === 'Summary') roots.set(i, 'prom-client metrics (all series)');
     else if (ctor === 'WorkQueue') roots.set(i, 'work queue');
     else if (ctor === 'ServerObserver') roots.set(i, 'poll observer (timeouts, usage samples)');
     else if (ctor === 'OwnWrites') roots.set(i, 'own-writes tracker');
     else if (ctor === 'EventRecorder') roots.set(i, 'event recorder');
   }
-  const groupOf = new Map<string, { bytes: number; count: number }>();
-  const add = (g: string, bytes: number, count: number) => {
-    const x = groupOf.get(g) ?? { bytes: 0, count: 0 };
+  const groupOf = new Map<string, { bytes: number; count: number; byType: Record<string, number> }>();
+  const add = (g: string, bytes: number, count: number, type?: string) => {
+    const x = groupOf.get(g) ?? { bytes: 0, count: 0, byType: {} };
     x.bytes += bytes;
     x.count += count;
+    if (type !== undefined) x.byType[type] = (x.byType[type] ?? 0) + bytes;
     groupOf.set(g, x);
   };
   // Walk the dominator tree top-down; the first group root on the way claims the subtree.
@@ -213,7 +217,7 @@ export function analyzeSnapshot(s: Snapshot): HeapBreakdown {
     total += size;
     const g = claimed[v]!;
     if (g >= 0) {
-      add(groupNames[g]!, size, 1);
+      add(groupNames[g]!, size, 1, typeOf(v));
       continue;
     }
     const t = typeOf(v);
@@ -228,7 +232,9 @@ export function analyzeSnapshot(s: Snapshot): HeapBreakdown {
       : t;
     add(`other: ${key}`, size, 1);
   }
-  const groups = [...groupOf.entries()].map(([group, x]) => ({ group, bytes: x.bytes, count: x.count })).sort((a, b) => b.bytes - a.bytes);
+  const groups = [...groupOf.entries()]
+    .map(([group, x]) => ({ group, bytes: x.bytes, count: x.count, ...(group.startsWith('other: ') ? {} : { byType: x.byType }) }))
+    .sort((a, b) => b.bytes - a.bytes);
   return { totalBytes: total, groups };
 }
 
@@ -239,9 +245,10 @@ export function breakdownTable(b: HeapBreakdown, otherRows = 8): string {
   const other = b.groups.filter((g) => g.group.startsWith('other: '));
   const shown = other.slice(0, otherRows);
   const rest = other.slice(otherRows).reduce((a, g) => a + g.bytes, 0);
-  const lines = ['| held by | MiB | objects |', '|---|---:|---:|'];
-  for (const g of [...named, ...shown]) lines.push(`| ${g.group} | ${mib(g.bytes)} | ${g.count} |`);
-  lines.push(`| other: everything else | ${mib(rest)} | |`, `| **total (V8 heap, live objects)** | **${mib(b.totalBytes)}** | |`);
+  const lines = ['| held by | MiB | objects | of which strings, MiB |', '|---|---:|---:|---:|'];
+  const strings = (g: HeapGroup) => (g.byType ? mib(Object.entries(g.byType).filter(([t]) => /string/.test(t)).reduce((a, [, v]) => a + v, 0)) : '');
+  for (const g of [...named, ...shown]) lines.push(`| ${g.group} | ${mib(g.bytes)} | ${g.count} | ${strings(g)} |`);
+  lines.push(`| other: everything else | ${mib(rest)} | | |`, `| **total (V8 heap, live objects)** | **${mib(b.totalBytes)}** | | |`);
   return lines.join('\n');
 }
 

@@ -2,7 +2,8 @@
  * The pure figures of `npm run bench:operator` (bench/operator.ts): Prometheus text
  * parsing, histogram_quantile over the difference of two scrapes, and counting one
  * user's write requests in a time window of a kube-apiserver JSON audit log.
- * Unit-tested in test/unit/bench/operator-figures.test.ts.
+ * Unit-tested in test/unit/bench/operator-figures.test.ts. Also the V8 heap sizing of a
+ * memory limit (`heapFlagsForLimit`).
  */
 import { z } from 'zod';
 
@@ -109,4 +110,18 @@ export function countRequests(auditText: string, user: string, fromMs: number, t
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;
+}
+
+/**
+ * The V8 heap sizing Node gives itself inside a memory limit of `mib` MiB (libuv reads the
+ * cgroup limit, V8 sizes the heap from it), as flags for a process outside that limit:
+ * old generation max(256, limit / 2) MiB; semi space 1 MiB while the old generation is at
+ * most 256 MiB, else old / 32 (at most 64). Measured with `docker run -m <limit>
+ * eventlog:dev` (heap_size_limit, largest new space): 384Mi -> 259 MiB and 1 MiB,
+ * 1024Mi -> 560 and 16, 4096Mi -> 2240 and 64, which these flags reproduce exactly.
+ */
+export function heapFlagsForLimit(mib: number): string[] {
+  const old = Math.max(256, Math.floor(mib / 2));
+  const semi = old <= 256 ? 1 : Math.min(64, Math.floor(old / 32));
+  return [`--max-old-space-size=${old}`, `--max-semi-space-size=${semi}`];
 }

@@ -22,8 +22,8 @@
  *   5. the operator's RSS (VmRSS at the end of the window, VmHWM = peak over the phase)
  *      and V8 heap; with `--heap-snapshot`, a heap snapshot of the operator (SIGUSR2,
  *      taken after RSS was read) broken down by what retains it (bench/heap-breakdown.ts);
- *   6. delete the N EventLogs, wait until they are finalized and their pods are gone,
- *      and stop the operator (SIGTERM).
+ *   6. delete the N EventLogs, wait until they are finalized (and, real pods, until the
+ *      pods are gone), stop the operator (SIGTERM) and delete the namespace.
  *
  * The operator runs as it ships: `npm run build` output, `node dist/bin/eventlog-operator.js`
  * (`--operator src` runs `node src/cli.ts operator` from the TypeScript sources instead),
@@ -38,9 +38,17 @@
  * were Ready.
  *
  * Flags: --n 50 (real phases; "" for none)  --sim 1000 (simulated phases; default none)
- *        --steady 60s  --ready-timeout 6m  --workers 2  --poll-interval 10s
+ *        --steady 60s  --ready-timeout 6m  --workers 2  --sim-workers (default: --workers)
+ *        --poll-interval 10s
  *        --pod-ip-prefix 127.12  --sim-ip-prefix 127.13  --operator dist|src
- *        --heap-snapshot  --keep (keep the temporary directory: logs, audit log, snapshots)
+ *        --operator-dir <checkout> (run another checkout's operator, already built, e.g. a
+ *        baseline commit, against this bench)
+ *        --memory-limit 384Mi (default: the operator container's limit in deploy/deployment.yaml;
+ *        the V8 heap is sized as Node sizes it inside that limit, see heapFlagsForLimit;
+ *        "none": unconstrained, as on the 24 GiB host)
+ *        --heap-snapshot  --node-flags "<node/V8 flags for the operator, experiments only>"
+ *        --operator-env KEY=VALUE,... (extra environment of the operator, experiments only)
+ *        --keep (keep the temporary directory: logs, audit log, snapshots)
  * Prints progress on stderr and Markdown tables on stdout. Everything it starts
  * (control plane, agent and its pods, simulated node, operator) is stopped by pid/handle
  * at the end, also on Ctrl-C.
@@ -58,9 +66,10 @@ import { writeKubeconfig } from '../dev/cluster/kubeconfig.ts';
 import { createLogger } from '../src/common/logger.ts';
 import { installEventLogCrd } from '../dev/kube/eventlog-crd.ts';
 import { KubeHttp, statusCodeOf } from '../src/runtime/kube-http.ts';
+import { httpListWatch, Watcher } from '../src/runtime/watcher.ts';
 import { spawnOperator, type ChildOperator } from '../test/support/operator-process.ts';
 import { breakdownTable, type HeapBreakdown } from './heap-breakdown.ts';
-import { buckets, countRequests, countWrites, parseProm, quantileBetween, sum, type Sample } from './operator-figures.ts';
+import { buckets, countRequests, countWrites, heapFlagsForLimit, parseProm, quantileBetween, sum, type Sample } from './operator-figures.ts';
 import { SIM_STORAGE_CLASS, startSimNode, type SimNode } from './sim-node.ts';
 
 const progress = (msg: string) => process.stderr.write(`[bench:operator ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -95,16 +104,31 @@ const Flags = z
     steady: Duration,
     readyTimeout: Duration,
     workers: z.coerce.number().int().min(1).max(64),
+    simWorkers: z.union([z.literal(''), z.coerce.number().int().min(1).max(64)]),
     pollInterval: z.string().regex(/^\d+(ms|s|m)$/),
     podIpPrefix: IpPrefix,
     simIpPrefix: IpPrefix,
     operator: z.enum(['dist', 'src']),
+    operatorDir: z.string(),
     heapSnapshot: z.boolean(),
+    nodeFlags: z.string().transform((s) => s.split(' ').filter(Boolean)),
+    memoryLimit: z.string().regex(/^(none|\d+Mi)$/, 'expected e.g. 384Mi or none'),
+    operatorEnv: z
+      .string()
+      .regex(/^([A-Za-z_][A-Za-z0-9_]*=[^,]*(,[A-Za-z_][A-Za-z0-9_]*=[^,]*)*)?$/, 'expected KEY=VALUE,KEY=VALUE')
+      .transform((s) => Object.fromEntries(s.split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))),
     keep: z.boolean(),
   })
   .refine((f) => f.n.length + f.sim.length > 0, 'nothing to run: give --n and/or --sim')
   .refine((f) => f.podIpPrefix[1] !== f.simIpPrefix[1], '--pod-ip-prefix and --sim-ip-prefix must differ');
 type Flags = z.infer<typeof Flags>;
+
+/** The operator container's memory limit in deploy/deployment.yaml (what ships), e.g. "384Mi". */
+function deploymentMemoryLimit(): string {
+  const text = readFileSync(join(repoRoot, 'deploy/deployment.yaml'), 'utf8');
+  const m = /limits:\s*\n\s*memory:\s*(\d+)Mi/.exec(text);
+  return m ? `${m[1]}Mi` : 'none';
+}
 
 function parseFlags(argv: string[]): Flags {
   const { values } = parseArgs({
@@ -115,11 +139,16 @@ function parseFlags(argv: string[]): Flags {
       steady: { type: 'string', default: '60s' },
       'ready-timeout': { type: 'string', default: '6m' },
       workers: { type: 'string', default: '2' },
+      'sim-workers': { type: 'string', default: '' },
       'poll-interval': { type: 'string', default: '10s' },
       'pod-ip-prefix': { type: 'string', default: '127.12' },
       'sim-ip-prefix': { type: 'string', default: '127.13' },
       operator: { type: 'string', default: 'dist' },
+      'operator-dir': { type: 'string', default: '' },
       'heap-snapshot': { type: 'boolean', default: false },
+      'node-flags': { type: 'string', default: '' },
+      'memory-limit': { type: 'string', default: deploymentMemoryLimit() },
+      'operator-env': { type: 'string', default: '' },
       keep: { type: 'boolean', default: false },
     },
   });
@@ -129,11 +158,16 @@ function parseFlags(argv: string[]): Flags {
     steady: values.steady,
     readyTimeout: values['ready-timeout'],
     workers: values.workers,
+    simWorkers: values['sim-workers'],
     pollInterval: values['poll-interval'],
     podIpPrefix: values['pod-ip-prefix'],
     simIpPrefix: values['sim-ip-prefix'],
     operator: values.operator,
+    operatorDir: values['operator-dir'],
     heapSnapshot: values['heap-snapshot'],
+    nodeFlags: values['node-flags'],
+    memoryLimit: values['memory-limit'],
+    operatorEnv: values['operator-env'],
     keep: values.keep,
   });
 }
@@ -187,21 +221,25 @@ async function operatorKubeconfig(cp: ControlPlane, http: KubeHttp, path: string
   await writeKubeconfig(path, { server: cp.server, caCertFile: cp.caCertPath, token: tr.status.token, user: OPERATOR_USER });
 }
 
-function startOperator(kubeconfig: string, flags: Flags, logFile: string, diagDir: string): ChildOperator {
+const workersFor = (mode: Mode, flags: Flags) => (mode === 'simulated' && flags.simWorkers !== '' ? flags.simWorkers : flags.workers);
+
+function startOperator(kubeconfig: string, flags: Flags, logFile: string, diagDir: string, workers: number): ChildOperator {
   const args = [
     '--kubeconfig', kubeconfig,
     '--leader-elect', 'true',
     '--leader-election-namespace', OPERATOR_NS,
-    '--workers', String(flags.workers),
+    '--workers', String(workers),
     '--poll-interval', flags.pollInterval,
     '--metrics-addr', '127.0.0.1:0',
     '--probe-addr', '127.0.0.1:0',
     '--log-level', process.env.BENCH_OPERATOR_LOG_LEVEL ?? 'info',
   ];
-  const entry = flags.operator === 'dist' ? ['dist/bin/eventlog-operator.js'] : ['src/cli.ts', 'operator'];
+  const base = flags.operatorDir ? `${flags.operatorDir.replace(/\/+$/, '')}/` : '';
+  const entry = flags.operator === 'dist' ? [`${base}dist/bin/eventlog-operator.js`] : [`${base}src/cli.ts`, 'operator'];
   // SIGUSR2 writes a heap snapshot into diagDir (only sent with --heap-snapshot).
-  const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${diagDir}`];
-  return spawnOperator(args, logFile, { ...process.env, KUBECONFIG: kubeconfig, NODE_ENV: 'production' }, { entry, nodeArgs });
+  const limitFlags = flags.memoryLimit === 'none' ? [] : heapFlagsForLimit(Number.parseInt(flags.memoryLimit, 10));
+  const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${diagDir}`, ...limitFlags, ...flags.nodeFlags];
+  return spawnOperator(args, logFile, { ...process.env, KUBECONFIG: kubeconfig, NODE_ENV: 'production', ...flags.operatorEnv }, { entry, nodeArgs });
 }
 
 function procStatusKb(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
@@ -224,6 +262,8 @@ type Mode = 'real' | 'simulated';
 
 interface MemoryFigures {
   rssMiB: number | undefined;
+  /** RSS by kind of mapping (/proc/PID/smaps): file-backed (the node binary, libraries), [heap] (malloc), other anonymous (V8 heap, stacks). */
+  rssByMapping: { file: number; malloc: number; anon: number } | undefined;
   heapUsedMiB: number;
   heapTotalMiB: number;
   externalMiB: number;
@@ -232,6 +272,7 @@ interface MemoryFigures {
 interface PhaseResult {
   mode: Mode;
   n: number;
+  workers: number;
   readySeconds: number;
   /** From the last create until all were Ready. */
   readyAfterLastCreateSeconds: number;
@@ -249,6 +290,8 @@ interface PhaseResult {
   /** Polls the simulated log pods answered in the window (cross-check; simulated only). */
   steadySimPolls: number | undefined;
   errors: number;
+  /** Operator CPU seconds (process_cpu_seconds_total) while converging and in the steady window; GC seconds (nodejs_gc_duration_seconds) of each. */
+  cpu: { converge: number; steady: number; gcConverge: number; gcSteady: number };
   /** Watch events during convergence by decision (enqueue, skip_own_write, skip_unchanged) and resource. */
   events: Map<string, number>;
   deferred: number;
@@ -360,11 +403,33 @@ async function tryJson<T>(http: KubeHttp, method: string, path: string): Promise
   }
 }
 
+/** RSS (MiB) by kind of mapping, from /proc/PID/smaps. */
+function rssByMapping(pid: number): MemoryFigures['rssByMapping'] {
+  try {
+    const out = { file: 0, malloc: 0, anon: 0 };
+    let kind: keyof typeof out = 'anon';
+    for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+      const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (head) {
+        const name = head[1] ?? '';
+        kind = name === '[heap]' ? 'malloc' : name.startsWith('/') ? 'file' : 'anon';
+        continue;
+      }
+      const rss = /^Rss:\s+(\d+) kB/.exec(line);
+      if (rss) out[kind] += Number(rss[1]) / 1024;
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
 const MiB = 2 ** 20;
 function memory(pid: number, samples: Sample[]): MemoryFigures {
   const rss = procStatusKb(pid, 'VmRSS');
   return {
     rssMiB: rss !== undefined ? rss / 1024 : undefined,
+    rssByMapping: rssByMapping(pid),
     heapUsedMiB: sum(samples, 'nodejs_heap_size_used_bytes') / MiB,
     heapTotalMiB: sum(samples, 'nodejs_heap_size_total_bytes') / MiB,
     externalMiB: sum(samples, 'nodejs_external_memory_bytes') / MiB,
@@ -446,7 +511,7 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
   const logFile = join(ctx.dir, `operator-${mode}-${n}.log`);
   const diagDir = join(ctx.dir, `diag-${mode}-${n}`);
   mkdirSync(diagDir, { recursive: true });
-  const op = new SupervisedOperator(label, () => startOperator(ctx.kubeconfig, flags, logFile, diagDir), ctx.track);
+  const op = new SupervisedOperator(label, () => startOperator(ctx.kubeconfig, flags, logFile, diagDir, workersFor(mode, flags)), ctx.track);
   try {
     // Wait until it leads (workers started: the reconcile metrics exist).
     const leadDeadline = Date.now() + 90_000;
@@ -472,21 +537,25 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
     let lastReport = 0;
     let readyCount = 0;
     const deadline = Date.now() + flags.readyTimeout;
-    const pollEvery = Math.max(500, n * 2);
-    for (;;) {
-      const items = (await tryJson<{ items: Evl[] }>(http, 'GET', evlPath))?.items;
-      if (items) readyCount = items.filter(isReady).length;
-      if (readyCount === n) break;
-      if (Date.now() > deadline) {
-        progress(`${label}: only ${readyCount}/${n} EventLogs Ready after ${flags.readyTimeout / 1000} s (--ready-timeout); measuring the steady window anyway`);
-        break;
+    // Readiness from a watch of the namespace's EventLogs (a list of 1000 every second would load the API server).
+    const evls = new Watcher<Evl & { metadata: { name: string } }>({ source: httpListWatch(http, { group: 'eventlog.dev', version: 'v1alpha1', plural: 'eventlogs', namespace: ns }), freeze: false }).start();
+    try {
+      for (;;) {
+        readyCount = evls.hasSynced() ? evls.list().filter(isReady).length : 0;
+        if (readyCount === n) break;
+        if (Date.now() > deadline) {
+          progress(`${label}: only ${readyCount}/${n} EventLogs Ready after ${flags.readyTimeout / 1000} s (--ready-timeout); measuring the steady window anyway`);
+          break;
+        }
+        if (performance.now() - lastReport > 10_000) {
+          lastReport = performance.now();
+          progress(`${label}: ${readyCount}/${n} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+          await op.samples(); // keep a recent scrape, in case the process exits
+        }
+        await sleep(250);
       }
-      if (performance.now() - lastReport > 10_000) {
-        lastReport = performance.now();
-        progress(`${label}: ${readyCount}/${n} Ready after ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-        await op.samples(); // keep a recent scrape, in case the process exits
-      }
-      await sleep(pollEvery);
+    } finally {
+      await evls.stop();
     }
     const tReady = performance.now();
     const readySeconds = (tReady - t0) / 1000;
@@ -514,6 +583,7 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
     const result: PhaseResult = {
       mode,
       n,
+      workers: workersFor(mode, flags),
       readySeconds,
       readyAfterLastCreateSeconds: (tReady - tLastCreate) / 1000,
       createSeconds: (tLastCreate - t0) / 1000,
@@ -529,6 +599,12 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
       steadyPolls: sum(afterSteady, 'eventlog_status_polls_total') - sum(atReady, 'eventlog_status_polls_total'),
       steadySimPolls: simPolls0 !== undefined && simPolls1 !== undefined ? simPolls1 - simPolls0 : undefined,
       errors: sum(afterSteady, 'controller_runtime_reconcile_errors_total') - sum(before, 'controller_runtime_reconcile_errors_total'),
+      cpu: {
+        converge: sum(atReady, 'process_cpu_seconds_total') - sum(before, 'process_cpu_seconds_total'),
+        steady: sum(afterSteady, 'process_cpu_seconds_total') - sum(atReady, 'process_cpu_seconds_total'),
+        gcConverge: sum(atReady, 'nodejs_gc_duration_seconds_sum') - sum(before, 'nodejs_gc_duration_seconds_sum'),
+        gcSteady: sum(afterSteady, 'nodejs_gc_duration_seconds_sum') - sum(atReady, 'nodejs_gc_duration_seconds_sum'),
+      },
       events: eventDecisions(before, atReady),
       deferred: sum(atReady, 'eventlog_controller_reconcile_deferred_total') - sum(before, 'eventlog_controller_reconcile_deferred_total'),
       conflicts: statusConflicts(audit, ns),
@@ -547,7 +623,9 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
     const goneDeadline = Date.now() + 5 * 60_000;
     for (;;) {
       const left = (await tryJson<{ items: unknown[] }>(http, 'GET', evlPath))?.items.length ?? -1;
-      const pods = (await tryJson<{ items: unknown[] }>(http, 'GET', `/api/v1/namespaces/${ns}/pods`))?.items.length ?? -1;
+      // Real pods are processes the agent must stop; simulated ones are only objects the
+      // namespace deletion takes (the operator's part, finalizing, is done when no EventLog is left).
+      const pods = mode === 'real' ? ((await tryJson<{ items: unknown[] }>(http, 'GET', `/api/v1/namespaces/${ns}/pods`))?.items.length ?? -1) : 0;
       if (left === 0 && pods === 0) break;
       if (Date.now() > goneDeadline) {
         progress(`${label}: cleanup incomplete after 5 min (${left} EventLogs, ${pods} pods left); going on`);
@@ -591,7 +669,7 @@ function row(r: PhaseResult): string {
   const perSecond = (x: number) => (r.steadySeconds > 0 ? x / r.steadySeconds : 0);
   return [
     '',
-    r.mode === 'simulated' ? '**simulated** pods' : 'real pods',
+    `${r.mode === 'simulated' ? '**simulated** pods' : 'real pods'}, ${r.workers} workers`,
     r.n,
     r.readyCount < r.n ? `> ${f(r.readySeconds)} s (${r.readyCount}/${r.n} Ready)` : `${f(r.readySeconds)} s / ${f(r.readyAfterLastCreateSeconds)} s`,
     `${r.reconciles} (${f(r.reconciles / r.n)})`,
@@ -608,7 +686,7 @@ function row(r: PhaseResult): string {
 
 function table(results: PhaseResult[]): string {
   return [
-    '| pods | N | all Ready after first / last create | reconciles to converge (per EventLog) | p99 reconcile | operator RSS steady (peak) | V8 heap used | API requests/s, steady | polls/s, steady | reconcile errors | Lease lost / restarts |',
+    '| pods, operator workers | N | all Ready after first / last create | reconciles to converge (per EventLog) | p99 reconcile | operator RSS steady (peak) | V8 heap used | API requests/s, steady | polls/s, steady | reconcile errors | Lease lost / restarts |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...results.map(row),
   ].join('\n');
@@ -622,7 +700,9 @@ function details(r: PhaseResult): string {
     `- created in ${f(r.createSeconds)} s; all Ready ${f(r.readySeconds)} s after the first create, ${f(r.readyAfterLastCreateSeconds)} s after the last`,
     `- memory idle (0 EventLogs): RSS ${f(r.idle.rssMiB, 0)} MiB, V8 heap used ${f(r.idle.heapUsedMiB)} MiB / total ${f(r.idle.heapTotalMiB)} MiB, external ${f(r.idle.externalMiB)} MiB`,
     `- memory steady (${r.n} EventLogs): RSS ${f(r.steady.rssMiB, 0)} MiB (peak ${f(r.peakRssMiB, 0)}), V8 heap used ${f(r.steady.heapUsedMiB)} MiB / total ${f(r.steady.heapTotalMiB)} MiB, external ${f(r.steady.externalMiB)} MiB`,
+    `- RSS by mapping, idle -> steady: file-backed (node binary, libraries) ${f(r.idle.rssByMapping?.file, 0)} -> ${f(r.steady.rssByMapping?.file, 0)} MiB, malloc [heap] ${f(r.idle.rssByMapping?.malloc, 0)} -> ${f(r.steady.rssByMapping?.malloc, 0)} MiB, other anonymous (V8 heap, stacks) ${f(r.idle.rssByMapping?.anon, 0)} -> ${f(r.steady.rssByMapping?.anon, 0)} MiB`,
     `- growth per EventLog: RSS ${per(r.steady.rssMiB, r.idle.rssMiB)}, V8 heap used ${per(r.steady.heapUsedMiB, r.idle.heapUsedMiB)}`,
+    `- operator CPU: ${f(r.cpu.converge)} s while converging (GC pauses ${f(r.cpu.gcConverge)} s), ${f(r.cpu.steady)} s in the steady window (GC pauses ${f(r.cpu.gcSteady)} s)`,
     `- watch events while converging: ${breakdown(r.events)}; reconciles held back for own writes: ${r.deferred}; status patches refused 409: ${r.conflicts}`,
     `- steady window ${f(r.steadySeconds, 0)} s: ${r.steadyReconciles} reconciles, ${r.steadyPolls} polls${r.steadySimPolls !== undefined ? ` (the simulated pods answered ${r.steadySimPolls})` : ''}; API requests by verb: ${breakdown(r.steadyRequests)}`,
   ];
@@ -669,7 +749,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   try {
-    if (flags.operator === 'dist') {
+    if (flags.operator === 'dist' && !flags.operatorDir) {
       progress('building dist/ (npm run build: what the image ships)');
       const b = spawnSync(join(repoRoot, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: repoRoot, encoding: 'utf8' });
       if (b.status !== 0 || !existsSync(join(repoRoot, 'dist/bin/eventlog-operator.js'))) throw new Error(`npm run build failed: ${b.stdout}${b.stderr}`);
@@ -680,7 +760,15 @@ async function main(): Promise<number> {
       etcdUnsafeNoFsync: true,
       log,
       handleSignals: false,
-      extraApiServerArgs: [`--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`, '--audit-log-format=json', '--audit-log-mode=batch', '--audit-log-batch-max-wait=1s'],
+      extraApiServerArgs: [
+        `--audit-policy-file=${auditPolicy}`,
+        `--audit-log-path=${auditLog}`,
+        '--audit-log-format=json',
+        '--audit-log-mode=batch',
+        '--audit-log-batch-max-wait=1s',
+        // One Service per EventLog: the local cluster's /24 holds only 254 (a later flag wins).
+        '--service-cluster-ip-range=10.0.0.0/20',
+      ],
     });
     const http = new KubeHttp(cp.kubeConfig);
     await installEventLogCrd(cp.kubeConfig, 'bench-operator');
@@ -699,7 +787,7 @@ async function main(): Promise<number> {
     const seconds = ((Date.now() - started.getTime()) / 1000).toFixed(0);
     process.stdout.write(
       [
-        `bench:operator ${started.toISOString().slice(0, 16)} UTC: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; operator from ${flags.operator === 'dist' ? 'dist/ (node dist/bin/eventlog-operator.js)' : 'src/ (node src/cli.ts operator)'}: ${flags.workers} workers, poll interval ${flags.pollInterval}, leader election on; steady window ${flags.steady / 1000} s; run took ${seconds} s`,
+        `bench:operator ${started.toISOString().slice(0, 16)} UTC: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.versions.node}; operator from ${flags.operatorDir ? `${flags.operatorDir} ` : ''}${flags.operator === 'dist' ? 'dist/ (node dist/bin/eventlog-operator.js)' : 'src/ (node src/cli.ts operator)'}${flags.memoryLimit === 'none' ? ', no memory limit' : `, V8 heap sized as in the Deployment's ${flags.memoryLimit} limit (${heapFlagsForLimit(Number.parseInt(flags.memoryLimit, 10)).join(' ')})`}${flags.nodeFlags.length ? `, node ${flags.nodeFlags.join(' ')}` : ''}${Object.keys(flags.operatorEnv).length ? ` and env ${Object.entries(flags.operatorEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}: ${flags.workers} workers${flags.simWorkers !== '' ? ` (simulated phases: ${flags.simWorkers})` : ''}, poll interval ${flags.pollInterval}, leader election on; steady window ${flags.steady / 1000} s; run took ${seconds} s`,
         '',
         table(results),
         '',

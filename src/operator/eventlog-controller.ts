@@ -30,7 +30,7 @@ import { nextRequeueMs } from '../decisions/plan.ts';
 import { countersRefreshDueIn, pollTimeoutTolerated, type StatusInput } from '../decisions/status.ts';
 import { TOKEN_KEY, tokenFromSecret } from '../decisions/token.ts';
 import { ensureFinalizer, type FinalizerTarget } from '../runtime/finalizer.ts';
-import { composeTransforms, keepManagedFieldsOf, withoutAllAnnotations, withoutAnnotations, withoutFinalizers, withoutManagedFields } from '../runtime/predicates.ts';
+import { composeTransforms, keepManagedFieldsOf, sharedSubtrees, withoutAllAnnotations, withoutAnnotations, withoutFinalizers, withoutManagedFields } from '../runtime/predicates.ts';
 import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.ts';
 import { Outcome, type ReconcileOutcome } from '../runtime/reconcile.ts';
 import { Resource, Resources } from '../runtime/resources.ts';
@@ -64,11 +64,13 @@ export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
  * the PVC, Service, Secret and NetworkPolicy (their desired objects set none, so drift
  * compares none). A change to those alone (the PVC's kubernetes.io/pvc-protection
  * finalizer, the PV controller's storage-provisioner annotations) then reconciles nothing.
- * A step that starts reading one of these must drop it from the transform.
+ * A step that starts reading one of these must drop it from the transform. Equal specs,
+ * statuses and managedFields trees are shared between cached objects (sharedSubtrees).
  */
-const primaryTransform = composeTransforms(withoutManagedFields, withoutAnnotations(['kubectl.kubernetes.io/last-applied-configuration']));
-const podTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers);
-const ownedTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers, withoutAllAnnotations);
+const shared = sharedSubtrees([['spec'], ['status'], ['metadata', 'managedFields']]);
+const primaryTransform = composeTransforms(withoutManagedFields, withoutAnnotations(['kubectl.kubernetes.io/last-applied-configuration']), shared);
+const podTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers, shared);
+const ownedTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers, withoutAllAnnotations, shared);
 
 export function eventLogController(deps: EventLogControllerDeps): ControllerDefinition {
   const port = deps.port ?? DEFAULT_PORT;

@@ -8,7 +8,7 @@
  *   field). An update that changes none of them (only the resourceVersion, or only
  *   managedFields that the cache does not keep) changes nothing a reconcile reads.
  * - `withoutManagedFields`, `keepManagedFieldsOf(manager)`, `withoutFinalizers`,
- *   `withoutAnnotations(keys)`, `withoutAllAnnotations`: cache transforms (a change only to what a transform drops
+ *   `withoutAnnotations(keys)`, `withoutAllAnnotations`, `sharedSubtrees()`: cache transforms (a change only to what a transform drops
  *   is then no change at all).
  */
 import { jsonEqual } from '../common/json.ts';
@@ -78,6 +78,76 @@ export function withoutFinalizers<T extends KubeObject>(obj: T): T {
 export function withoutAllAnnotations<T extends KubeObject>(obj: T): T {
   if (obj.metadata && 'annotations' in obj.metadata) delete obj.metadata.annotations;
   return obj;
+}
+
+/**
+ * Cache transform factory: structural sharing ("hash consing") of the subtrees at `paths`
+ * (e.g. `['spec']`, `['metadata', 'managedFields']`). The objects the operator owns are
+ * near-identical across EventLogs: the same pod spec (containers, probes, security
+ * context, tolerations) and the same managedFields trees, except for names and uids. Equal
+ * subtrees (objects, arrays, strings) are replaced by one canonical instance; cached
+ * objects are deep-frozen, so sharing is safe. Only the given paths are shared: elsewhere
+ * (metadata, status) most values are unique (names, uids, times) and a table entry would
+ * cost more than it saves.
+ *
+ * Bounded: at most `maxEntries` canonical values are remembered; then the table starts
+ * afresh (objects cached before keep what they share, later ones share new instances),
+ * so at most two generations of canonical values are alive.
+ */
+export function sharedSubtrees(paths: readonly (readonly string[])[], opts: { maxEntries?: number } = {}): <T extends KubeObject>(obj: T) => T {
+  const maxEntries = opts.maxEntries ?? 4_096;
+  let table = new Map<string, unknown>();
+  let ids = new WeakMap<object, number>();
+  let next = 0;
+  const id = (v: object): number => {
+    let n = ids.get(v);
+    if (n === undefined) ids.set(v, (n = next++));
+    return n;
+  };
+  // The canonical value of `v` and its part of a parent's key (primitives inline, objects by id).
+  const share = (v: unknown): [unknown, string] => {
+    if (v === null || typeof v !== 'object') {
+      const key = JSON.stringify(v) ?? 'u';
+      if (typeof v !== 'string') return [v, key];
+      const hit = table.get(key);
+      if (hit !== undefined) return [hit, key];
+      table.set(key, v);
+      return [v, key];
+    }
+    const parts: string[] = [];
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const [c, k] = share(v[i]);
+        v[i] = c;
+        parts.push(k);
+      }
+    } else {
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        const [c, kk] = share(o[k]);
+        o[k] = c;
+        parts.push(`${JSON.stringify(k)}:${kk}`);
+      }
+    }
+    const key = Array.isArray(v) ? `[${parts.join(',')}]` : `{${parts.join(',')}}`;
+    const hit = table.get(key);
+    if (hit !== undefined) return [hit, `#${id(hit as object)}`];
+    if (table.size >= maxEntries) {
+      table = new Map();
+      ids = new WeakMap();
+    }
+    table.set(key, v);
+    return [v, `#${id(v)}`];
+  };
+  return <T extends KubeObject>(obj: T): T => {
+    for (const path of paths) {
+      let parent = obj as unknown as Record<string, unknown> | undefined;
+      for (const seg of path.slice(0, -1)) parent = parent?.[seg] as Record<string, unknown> | undefined;
+      const last = path[path.length - 1]!;
+      if (parent && typeof parent === 'object' && parent[last] !== undefined) parent[last] = share(parent[last])[0];
+    }
+    return obj;
+  };
 }
 
 /** Composes cache transforms left to right. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changedParts, composeTransforms, keepManagedFieldsOf, withoutAllAnnotations, withoutAnnotations, withoutFinalizers, withoutManagedFields } from '../../../src/runtime/predicates.ts';
+import { changedParts, composeTransforms, keepManagedFieldsOf, sharedSubtrees, withoutAllAnnotations, withoutAnnotations, withoutFinalizers, withoutManagedFields } from '../../../src/runtime/predicates.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: Record<string, unknown> & { managedFields?: unknown; annotations?: Record<string, string> }; [k: string]: unknown };
 const obj = (over: Record<string, unknown> = {}, meta: Record<string, unknown> = {}): Obj => ({
@@ -52,5 +52,29 @@ describe('cache transforms', () => {
     expect(a.metadata).not.toHaveProperty('finalizers');
     expect(a.metadata).not.toHaveProperty('annotations');
     expect(changedParts(a, b).size).toBe(0);
+  });
+  it('sharedSubtrees gives equal subtrees at the paths one instance and changes no value', () => {
+    const t = sharedSubtrees([['spec'], ['metadata', 'managedFields']]);
+    const make = (name: string) => ({
+      metadata: { name, uid: `uid-${name}`, managedFields: [{ manager: 'm', fieldsV1: { 'f:spec': { 'f:a': {} }, 'f:metadata': { [`k:{"uid":"${name}"}`]: {} } } }] },
+      spec: { containers: [{ name: 'server', args: ['--port', '8080'] }], volumes: [{ name: 'data', claim: `${name}-data` }] },
+      status: { phase: 'Running' },
+    });
+    const a = t(structuredClone(make('a')));
+    const b = t(structuredClone(make('b')));
+    expect(a).toEqual(make('a'));
+    expect(b).toEqual(make('b'));
+    expect(b.spec.containers).toBe(a.spec.containers);
+    expect(b.spec.volumes).not.toBe(a.spec.volumes);
+    expect(b.metadata.managedFields[0]!.fieldsV1['f:spec']).toBe(a.metadata.managedFields[0]!.fieldsV1['f:spec']);
+    expect(b.status).not.toBe(a.status); // not a shared path
+  });
+
+  it('sharedSubtrees stays bounded: after maxEntries the table starts afresh', () => {
+    const t = sharedSubtrees([['spec']], { maxEntries: 4 });
+    const objs = Array.from({ length: 10 }, (_, i) => t({ metadata: { name: `o${i}` }, spec: { x: { y: i } } }));
+    expect(objs.map((o) => o.spec.x.y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const again = t({ metadata: { name: 'p' }, spec: { x: { y: 9 } } });
+    expect(again.spec).toBe(objs[9]!.spec);
   });
 });
