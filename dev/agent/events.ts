@@ -8,7 +8,7 @@
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../src/common/logger.ts';
 import { describeError } from './kube.ts';
-import { rfc3339 } from './pod-status.ts';
+import { formatTime } from '../../src/kube/time.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -29,7 +29,7 @@ export interface EventRecorder {
 export function eventRecorder(core: CoreV1Api, component: string, host: string, log: Logger): EventRecorder {
   let seq = 0;
   const record = (involvedObject: Record<string, unknown>, namespace: string, name: string, type: EventType, reason: string, message: string): void => {
-    const now = rfc3339(Date.now());
+    const now = formatTime(Date.now());
     seq = (seq + 1) % 1_000_000;
     const body = {
       metadata: { name: `${name.slice(0, 200)}.${Date.now().toString(16)}${seq.toString(16)}`, namespace },

@@ -8,7 +8,7 @@ import { cpus, hostname, release, totalmem, type } from 'node:os';
 import type { CoordinationV1Api, CoreV1Api, V1Node } from '@kubernetes/client-node';
 import type { Logger } from '../../src/common/logger.ts';
 import { describeError, isAlreadyExists, isNotFound, mergePatch } from './kube.ts';
-import { rfc3339 } from './pod-status.ts';
+import { formatMicroTime, formatTime } from '../../src/kube/time.ts';
 
 export const agentVersion = 'v1.35.0-eventlog-agent';
 
@@ -44,8 +44,8 @@ export function nodeObject(id: NodeIdentity): V1Node {
 export function nodeStatus(id: NodeIdentity, now: number, readySince: number): Record<string, unknown> {
   const memKi = `${Math.floor(totalmem() / 1024)}Ki`;
   const resources = { cpu: String(cpus().length), memory: memKi, pods: String(id.maxPods), 'ephemeral-storage': '100Gi' };
-  const hb = rfc3339(now);
-  const since = rfc3339(readySince);
+  const hb = formatTime(now);
+  const since = formatTime(readySince);
   const cond = (t: string, status: string, reason: string, message: string): Record<string, unknown> => ({
     type: t,
     status,
@@ -158,7 +158,7 @@ export class NodeHeartbeat {
 
   async #renewLease(): Promise<void> {
     // MicroTime must carry exactly six fractional digits for the API server.
-    const renewTime = new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
+    const renewTime = formatMicroTime(new Date()) as unknown as Date;
     const namespace = 'kube-node-lease';
     const name = this.#id.name;
     const spec = { holderIdentity: name, leaseDurationSeconds: 40, renewTime };

@@ -7,6 +7,7 @@
  * it can be compared with the live status and sent as a merge patch.
  */
 import type { V1Pod } from '@kubernetes/client-node';
+import { formatTime } from '../../src/kube/time.ts';
 
 export interface Terminated {
   exitCode: number;
@@ -73,11 +74,6 @@ export interface ConditionJson {
   lastProbeTime: null;
 }
 
-/** RFC 3339 with second precision, the way the API server stores metav1.Time. */
-export function rfc3339(ms: number | Date | string): string {
-  const d = typeof ms === 'number' ? new Date(ms) : typeof ms === 'string' ? new Date(ms) : ms;
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 /** Kubelet getPhase over our container states. */
 export function podPhase(restartPolicy: string | undefined, specContainers: readonly string[], containers: readonly ContainerRuntimeState[], terminal?: 'Succeeded' | 'Failed'): string {
@@ -123,8 +119,8 @@ function terminatedJson(t: Terminated): Record<string, unknown> {
   const out: Record<string, unknown> = {
     exitCode: t.exitCode,
     reason: t.reason,
-    startedAt: rfc3339(t.startedAt),
-    finishedAt: rfc3339(t.finishedAt),
+    startedAt: formatTime(t.startedAt),
+    finishedAt: formatTime(t.finishedAt),
   };
   if (t.signal !== undefined) out.signal = t.signal;
   if (t.message) out.message = t.message;
@@ -141,7 +137,7 @@ function containerStatusJson(c: ContainerRuntimeState, init = false): Record<str
       containerID = c.lastTerminated?.containerID;
       break;
     case 'running':
-      state = { running: { startedAt: rfc3339(c.state.startedAt) } };
+      state = { running: { startedAt: formatTime(c.state.startedAt) } };
       containerID = c.state.containerID;
       break;
     case 'terminated':
@@ -171,7 +167,7 @@ function previousCondition(pod: V1Pod, type: string): { status?: string; lastTra
 function condition(pod: V1Pod, now: number, type: string, ok: boolean, reason?: string, message?: string): ConditionJson {
   const status = ok ? 'True' : 'False';
   const prev = previousCondition(pod, type);
-  const since = prev && prev.status === status && prev.lastTransitionTime ? rfc3339(prev.lastTransitionTime as Date | string) : rfc3339(now);
+  const since = prev && prev.status === status && prev.lastTransitionTime ? formatTime(prev.lastTransitionTime as Date | string) : formatTime(now);
   const out: ConditionJson = { type, status, lastTransitionTime: since, lastProbeTime: null };
   if (!ok && reason) out.reason = reason;
   if (!ok && message) out.message = message;
@@ -238,7 +234,7 @@ export function computePodStatus(pod: V1Pod, rt: PodRuntimeState, now: number): 
     out.podIP = rt.podIP;
     out.podIPs = [{ ip: rt.podIP }];
   }
-  if (rt.startTime !== undefined) out.startTime = rfc3339(rt.startTime);
+  if (rt.startTime !== undefined) out.startTime = formatTime(rt.startTime);
   if (pod.status?.qosClass) out.qosClass = pod.status.qosClass;
   return out;
 }
@@ -246,8 +242,8 @@ export function computePodStatus(pod: V1Pod, rt: PodRuntimeState, now: number): 
 /** Stable JSON for comparing a computed status with the live one (Dates as RFC 3339 seconds, keys sorted). */
 export function canonical(value: unknown): string {
   const norm = (v: unknown): unknown => {
-    if (v instanceof Date) return rfc3339(v);
-    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v)) return rfc3339(v);
+    if (v instanceof Date) return formatTime(v);
+    if (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v)) return formatTime(v);
     if (Array.isArray(v)) return v.map(norm);
     if (v && typeof v === 'object') {
       const o: Record<string, unknown> = {};

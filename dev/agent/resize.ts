@@ -76,13 +76,14 @@ export function nextResizeStep(f: ResizeFacts): ResizeStep {
 
 type Condition = V1PersistentVolumeClaimCondition;
 
-const rfc3339 = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
+/** A whole-second Date (the typed client serialises it as metav1.Time). */
+const wholeSecond = (ms: number): Date => new Date(Math.floor(ms / 1000) * 1000);
 
 /** One progress condition (Resizing / FileSystemResizePending), plus an optional error condition, keeping transition times. */
 export function resizeConditions(existing: readonly Condition[] | undefined, type: 'Resizing' | 'FileSystemResizePending', message: string, now: number, error?: { type: 'ControllerResizeError' | 'NodeResizeError'; message: string }): Condition[] {
   const keep = (t: string, msg: string): Condition => {
     const prev = existing?.find((c) => c.type === t && c.status === 'True');
-    return { type: t, status: 'True', lastProbeTime: rfc3339(now), lastTransitionTime: prev?.lastTransitionTime ?? rfc3339(now), message: msg };
+    return { type: t, status: 'True', lastProbeTime: wholeSecond(now), lastTransitionTime: prev?.lastTransitionTime ?? wholeSecond(now), message: msg };
   };
   const out = [keep(type, message)];
   if (error) out.push(keep(error.type, error.message));

@@ -10,7 +10,7 @@ import type { CoreV1Api, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/clie
 import type { Logger } from '../../src/common/logger.ts';
 import type { EventRecorder } from './events.ts';
 import { describeError, isConflict, isNotFound, mergePatch } from './kube.ts';
-import { rfc3339 } from './pod-status.ts';
+import { formatTime } from '../../src/kube/time.ts';
 
 export const defaultSchedulerName = 'default-scheduler';
 
@@ -68,7 +68,7 @@ export class Binder {
           body: {
             status: {
               phase: 'Pending',
-              conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: reason, lastTransitionTime: rfc3339(Date.now()), lastProbeTime: null }],
+              conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: reason, lastTransitionTime: formatTime(Date.now()), lastProbeTime: null }],
             },
           },
         },

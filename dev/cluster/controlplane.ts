@@ -31,6 +31,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { ADMIN_USER, CONTROLLER_MANAGER_USER, ensurePki, type Pki } from './pki.ts';
 import { freePorts, LOOPBACK } from './ports.ts';
 import { ComponentProcess, describeExit, Reaper, spawnComponent } from './process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Controllers that work without a cloud provider and without kubelets. */
 export const DEFAULT_CONTROLLERS: readonly string[] = [
@@ -160,7 +161,6 @@ function uninstallSignalHandlers(): void {
 
 // --- helpers -----------------------------------------------------------------------
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface TlsMaterial {
   ca: Buffer;

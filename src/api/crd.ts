@@ -202,6 +202,19 @@ export const PRINTER_COLUMNS: PrinterColumn[] = [
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Time since creation.' },
 ];
 
+/**
+ * What the API server puts in `status` while the operator has written none: a new
+ * EventLog reads `status: {observedGeneration: 0}` from its first moment. kstatus
+ * (Flux `wait: true`, cli-utils) computes Current for a custom resource without status,
+ * so without this default a health check passes before the operator has seen the object;
+ * with it, `metadata.generation` 1 against `observedGeneration` 0 is InProgress until
+ * the operator's first status write. Defaults apply whenever the object is read from
+ * etcd, so EventLogs created before this CRD read the same; nothing is written back.
+ * (A default on `status.observedGeneration` alone would not do: nested defaults apply
+ * only inside a `status` that exists.) test/integration/deploy.test.ts checks it live.
+ */
+export const STATUS_DEFAULT = { observedGeneration: 0 } as const;
+
 /** The full openAPIV3Schema of the EventLog resource. */
 export function eventLogOpenAPISchema(): JSONSchemaProps {
   return {
@@ -217,7 +230,7 @@ export function eventLogOpenAPISchema(): JSONSchemaProps {
       kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
       metadata: { type: 'object' },
       spec: structuralSchemaOf(EventLogSpecSchema, 'spec'),
-      status: structuralSchemaOf(EventLogStatusSchema, 'status'),
+      status: { ...structuralSchemaOf(EventLogStatusSchema, 'status'), default: { ...STATUS_DEFAULT } },
     },
     'x-kubernetes-validations': ROOT_VALIDATIONS,
   };

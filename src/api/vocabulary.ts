@@ -151,7 +151,7 @@ export const StalledReason = {
   InvalidSpec: 'InvalidSpec',
   /** True: spec.storage.storageClassName names a StorageClass that does not exist. */
   StorageClassNotFound: 'StorageClassNotFound',
-  /** True: the PVC cannot be expanded (its StorageClass does not allow expansion). */
+  /** True: the PVC cannot be expanded (its StorageClass does not allow expansion): a larger storage.size, or autoGrow at its threshold. */
   StorageNotExpandable: 'StorageNotExpandable',
   /** True: the volume is full and nothing automatic can fix it (no autoGrow, maxSize reached, or expansion not allowed). */
   StorageFull: 'StorageFull',

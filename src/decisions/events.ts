@@ -17,7 +17,7 @@
  *   | Stalled True -> False | Normal | `Unstalled` |
  *   | repair result changes to Succeeded / Failed | Normal / Warning | `Repaired` / `RepairFailed` |
  *   | status.storage.nearlyFull turns on | Warning | `StorageNearlyFull` |
- *   | Ready's reason becomes StorageFull (also from another False reason) | Warning | `StorageFull` |
+ *   | Ready's reason becomes StorageFull from another False reason (from True: `NotReady` says it) | Warning | `StorageFull` |
  *   | a new entry in status.storage.growth reaches its size (capacity >= to) | Normal | `StorageGrown` |
  * - Notes are at most 1024 characters (the events.k8s.io limit).
  */
@@ -127,7 +127,8 @@ export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatu
     const s = newStatus.storage;
     out.push(ev('Warning', 'StorageNearlyFull', `the log's volume is ${s.usedPercent ?? '?'}% used (${s.availableBytes ?? '?'} bytes available of ${s.filesystemBytes ?? '?'})${s.projectedFullAt ? `; at the current rate it is full at ${s.projectedFullAt}` : ''}`));
   }
-  if (newReady?.reason === 'StorageFull' && oldReady?.reason !== 'StorageFull') out.push(ev('Warning', 'StorageFull', newReady.message));
+  // From Ready=True the NotReady Warning above already says StorageFull: one Event, not two.
+  if (newReady?.reason === 'StorageFull' && oldReady?.reason !== 'StorageFull' && oldReady?.status !== ConditionStatus.True) out.push(ev('Warning', 'StorageFull', newReady.message));
   const grown = newStatus.storage?.growth?.[0];
   const capacity = newStatus.storage?.capacity;
   const oldCapacity = oldStatus?.storage?.capacity;

@@ -114,6 +114,11 @@ export function stalled(input: StatusInput, f: Facts): Decided {
   if (f.resizeBlocked) {
     return { status: T, reason: StalledReason.StorageNotExpandable, message: `storage.size ${input.evl.spec.storage.size} needs a volume expansion, but StorageClass ${cls} does not allow it (allowVolumeExpansion)` };
   }
+  if (f.growth.kind === 'blocked' && f.growth.block === 'ExpansionNotAllowed') {
+    // autoGrow asks for more room and the class refuses it: say so before the log is full.
+    const state = f.full ? `the volume is full (${usageText(f)})` : `the volume is ${f.usage?.usedPercent ?? '?'}% used, at or above autoGrow.usedPercent`;
+    return { status: T, reason: StalledReason.StorageNotExpandable, message: `${state} and autoGrow cannot grow it: StorageClass ${cls} does not allow volume expansion (allowVolumeExpansion); ${FULL_REMEDY}` };
+  }
   if (f.full && f.growth.kind === 'blocked') {
     return { status: T, reason: StalledReason.StorageFull, message: `the volume is full (${usageText(f)}) and cannot grow automatically: ${f.growth.message}; ${FULL_REMEDY}` };
   }

@@ -84,6 +84,24 @@ export interface JsonRequestOptions {
   timeoutMs?: number;
 }
 
+export interface RawRequestOptions {
+  query?: QueryParams;
+  body?: Buffer | string;
+  /** Default application/octet-stream when there is a body. */
+  contentType?: string;
+  /** Default application/json. */
+  accept?: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface RawResponse {
+  statusCode: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
 export interface StreamOptions {
   query?: QueryParams;
   signal: AbortSignal;
@@ -164,15 +182,52 @@ export class KubeHttp {
     return url.protocol === 'http:' ? httpRequest(url, opts) : httpsRequest(url, opts);
   }
 
-  /** One JSON request. */
+  /** One JSON request: 2xx with a JSON body resolves; anything else rejects (KubeApiError for an HTTP status). */
   async json<T>(method: string, path: string, o: JsonRequestOptions = {}): Promise<T> {
     const what = `${method} ${path}`;
-    const { url, opts } = await this.#prepare(method, path, o.query);
     const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
-    const contentType = payload ? (o.contentType ?? 'application/json') : undefined;
-    if (payload) {
-      opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': payload.length };
+    const res = await this.raw(method, path, {
+      ...(payload ? { body: payload, contentType: o.contentType ?? 'application/json' } : {}),
+      ...(o.query ? { query: o.query } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+    });
+    const text = res.body.toString('utf8');
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
     }
+    const code = res.statusCode;
+    if (code >= 200 && code < 300) {
+      if (parsed === undefined) throw new Error(`${what}: HTTP ${code} with a body that is not JSON: ${text.slice(0, 200)}`);
+      if (method !== 'GET' && method !== 'DELETE' && this.#writeListeners.size > 0) {
+        for (const l of this.#writeListeners) {
+          try {
+            l({ method, path, object: parsed });
+          } catch {
+            /* a listener must not break the request */
+          }
+        }
+      }
+      return parsed as T;
+    }
+    const status = parsed && typeof parsed === 'object' ? (parsed as KubeStatus) : { message: text.slice(0, 300) };
+    throw new KubeApiError(what, code, status);
+  }
+
+  /**
+   * One request whose answer is returned whatever its status (e.g. through the API
+   * server's pod proxy, where the body is the proxied server's). Rejects only when no
+   * answer came (network, timeout, abort).
+   */
+  async raw(method: string, path: string, o: RawRequestOptions = {}): Promise<RawResponse> {
+    const { url, opts } = await this.#prepare(method, path, o.query);
+    const payload = o.body === undefined ? undefined : Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body);
+    const contentType = payload ? (o.contentType ?? 'application/octet-stream') : undefined;
+    opts.headers = { ...opts.headers, ...(o.accept ? { Accept: o.accept } : {}), ...(o.headers ?? {}) };
+    if (payload) opts.headers = { ...opts.headers, 'Content-Type': contentType, 'Content-Length': payload.length };
     let observed = false;
     const observe = (statusCode?: number) => {
       if (observed) return;
@@ -183,7 +238,7 @@ export class KubeHttp {
     if (o.signal) signals.push(o.signal);
     const signal = AbortSignal.any(signals);
     if (signal.aborted) throw abortError(signal);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<RawResponse>((resolve, reject) => {
       const req = this.#send(url, opts);
       const onAbort = () => req.destroy(abortError(signal));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -203,29 +258,7 @@ export class KubeHttp {
         });
         res.on('end', () => {
           finish();
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text.length > 0 ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) {
-            if (parsed === undefined) return reject(new Error(`${what}: HTTP ${code} with a body that is not JSON: ${text.slice(0, 200)}`));
-            if (method !== 'GET' && method !== 'DELETE' && this.#writeListeners.size > 0) {
-              for (const l of this.#writeListeners) {
-                try {
-                  l({ method, path, object: parsed });
-                } catch {
-                  /* a listener must not break the request */
-                }
-              }
-            }
-            return resolve(parsed as T);
-          }
-          const status = parsed && typeof parsed === 'object' ? (parsed as KubeStatus) : { message: text.slice(0, 300) };
-          reject(new KubeApiError(what, code, status));
+          resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
         });
       });
       req.end(payload);

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { silentLogger, type Logger } from '../common/logger.ts';
@@ -21,11 +22,14 @@ import {
   type RetentionSnapshot,
   type StatsSnapshot,
   type StorageSnapshot,
+  type StoreIo,
 } from '../storage/store.ts';
-import { challenge, checkBearer, readTokenFile, routeNeedsToken, sha256 } from './auth.ts';
+import { challenge, checkBearer, presentedCredentials, readTokenFile, routeNeedsToken, sha256, TOKEN_HEADER } from './auth.ts';
 import { serverConfigSchema, type ServerConfig, type ServerConfigInput } from './config.ts';
+import { FollowerHub } from './follow.ts';
 import { createMetrics, type ServerMetrics } from './metrics.ts';
 import { writeTerminationMessage } from './termination.ts';
+import { MAX_WAIT_MS, parseWaitMs } from './units.ts';
 
 export type ServerState = 'recovering' | 'ready' | 'full' | 'corrupt' | 'failed';
 
@@ -53,6 +57,8 @@ export interface ServerHandle {
   store: EventStore;
   app: FastifyInstance;
   metrics: ServerMetrics;
+  /** Long polls and event streams (follow.ts). */
+  followers: FollowerHub;
   /** Resolves when the first recovery finished (ready or corrupt). */
   recovered: Promise<RecoveryReport>;
   status(): StatusBody;
@@ -64,6 +70,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Called on a storage write/fsync failure. Default: log only (the CLI exits non-zero). */
   onFatal?: (err: Error) => void;
+  /** Fault injection for tests (the store's write/fdatasync/truncate/statfs). */
+  io?: Partial<StoreIo>;
 }
 
 export const VERSION: string = (() => {
@@ -80,7 +88,10 @@ const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const readQuery = z.object({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+  wait: z.string().optional(),
 });
+const streamQuery = z.object({ after: z.coerce.number().int().min(0).default(0) });
+const LAST_EVENT_ID_RE = /^\d{1,15}$/;
 const repairBody = z.object({ corruptionId: z.string().min(1) });
 
 class HttpError extends Error {
@@ -153,6 +164,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
         }
       : {}),
     logger: log,
+    ...(opts.io !== undefined ? { io: opts.io } : {}),
     onCommit: (info) => metrics?.onCommit(info),
     onFatal: (err) => {
       fatal = err;
@@ -161,13 +173,14 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     },
   });
   await store.lockDir();
+  const followers = new FollowerHub({ store, log, heartbeatMs: config.streamHeartbeatMs });
 
   const state = (): ServerState => {
     if (fatal !== undefined || store.state === 'failed') return 'failed';
     if (store.report === undefined || store.state === 'recovering') return 'recovering';
     return store.state === 'corrupt' ? 'corrupt' : store.state === 'full' ? 'full' : 'ready';
   };
-  metrics = createMetrics(() => store, state);
+  metrics = createMetrics(() => store, state, () => followers);
   const status = (): StatusBody => {
     const body: StatusBody = {
       state: state(),
@@ -198,7 +211,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       // The matched route pattern (undefined: no route), not the raw URL (auth.ts).
       if (!routeNeedsToken(req.routeOptions.url)) return done();
-      const r = checkBearer(req.headers.authorization, tokenHash);
+      const r = checkBearer(presentedCredentials(req.headers.authorization, req.headers[TOKEN_HEADER]), tokenHash);
       if (r.ok) return done();
       reply.header('www-authenticate', challenge(r.reason));
       done(new HttpError(401, 'unauthorized', r.reason === 'missing' ? 'this endpoint needs "Authorization: Bearer <token>"' : 'the bearer token is not valid'));
@@ -308,26 +321,77 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     return reply.type('application/json; charset=utf-8').send(payload);
   });
 
+  /** 410 body when `after + 1` is before the first retained sequence, else undefined. */
+  function goneBody(after: number): Record<string, unknown> | undefined {
+    const first = store.firstSequence;
+    if (after + 1 >= first) return undefined;
+    // Never a silent skip: the reader must learn that events it has not seen are gone.
+    return { error: 'gone', message: `events after ${after} up to ${first - 1} were removed by retention; the first retained sequence is ${first}: read on with after=${first - 1}`, firstSequence: first };
+  }
+  function badQuery(error: z.ZodError): HttpError {
+    const issue = error.issues[0]!;
+    return new HttpError(400, 'bad_request', `query ${issue.path.join('.')}: ${issue.message}`);
+  }
+
   app.get('/events', async (req, reply) => {
     requireReadable();
     const q = readQuery.safeParse(req.query);
-    if (!q.success) {
-      const issue = q.error.issues[0]!;
-      throw new HttpError(400, 'bad_request', `query ${issue.path.join('.')}: ${issue.message}`);
+    if (!q.success) throw badQuery(q.error);
+    const { after, limit } = q.data;
+    let waitMs = 0;
+    if (q.data.wait !== undefined) {
+      const w = parseWaitMs(q.data.wait);
+      if (w === undefined) {
+        throw new HttpError(400, 'bad_request', `query wait: expected milliseconds (1500) or a duration (30s, 500ms) of at most ${MAX_WAIT_MS / 1000}s, got ${JSON.stringify(q.data.wait)}`);
+      }
+      waitMs = w;
     }
-    const first = store.firstSequence;
-    if (q.data.after + 1 < first) {
-      // Never a silent skip: the reader must learn that events it has not seen are gone.
-      return reply
-        .code(410)
-        .type('application/json; charset=utf-8')
-        .send({ error: 'gone', message: `events after ${q.data.after} up to ${first - 1} were removed by retention; the first retained sequence is ${first}: read on with after=${first - 1}`, firstSequence: first });
+    const gone = goneBody(after);
+    if (gone !== undefined) return reply.code(410).type('application/json; charset=utf-8').send(gone);
+    let payloads = await store.readAfter(after, limit);
+    if (payloads.length === 0 && waitMs > 0) {
+      // Long poll: answered by the next commit that publishes an event after `after`.
+      const ac = new AbortController();
+      const onClose = () => ac.abort();
+      reply.raw.once('close', onClose);
+      const page = await followers.waitFor(after, limit, waitMs, ac.signal);
+      reply.raw.off('close', onClose);
+      if (page !== undefined) payloads = page.length > 0 ? page : await store.readAfter(after, limit);
     }
-    const payloads = await store.readAfter(q.data.after, q.data.limit);
     const parts: Buffer[] = [];
     const nl = Buffer.from('\n');
     for (const p of payloads) parts.push(p, nl);
     return reply.type('application/x-ndjson; charset=utf-8').send(Buffer.concat(parts));
+  });
+
+  app.get('/events/stream', async (req, reply) => {
+    requireReadable();
+    const q = streamQuery.safeParse(req.query);
+    if (!q.success) throw badQuery(q.error);
+    let after = q.data.after;
+    const lastId = req.headers['last-event-id'];
+    if (lastId !== undefined) {
+      // The header wins: EventSource reconnects to the same URL (the first `after`) and sends it.
+      if (typeof lastId !== 'string' || !LAST_EVENT_ID_RE.test(lastId.trim())) throw new HttpError(400, 'bad_request', 'Last-Event-ID must be the sequence of the last event received (a non-negative integer)');
+      after = Number(lastId.trim());
+    }
+    const gone = goneBody(after);
+    if (gone !== undefined) return reply.code(410).type('application/json; charset=utf-8').send(gone);
+    if (followers.closed || shuttingDown) throw new HttpError(503, 'not_ready', 'the server is shutting down');
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      // One stream per connection: the socket goes when the stream ends.
+      connection: 'close',
+    });
+    req.raw.socket.setNoDelay(true);
+    req.raw.socket.setKeepAlive(true, 30_000);
+    res.write(`retry: 1000\n: events after ${after}\n\n`);
+    metrics?.httpRequest('/events/stream', 'GET', 200);
+    followers.addStream(res, after);
   });
 
   app.post('/admin/repair', async (req, reply) => {
@@ -376,6 +440,11 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     }
   }
 
+  const sockets = new Set<Socket>();
+  app.server.on('connection', (sock: Socket) => {
+    sockets.add(sock);
+    sock.once('close', () => sockets.delete(sock));
+  });
   await app.listen({ host: config.host, port: config.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr !== null ? addr.port : config.port;
@@ -408,6 +477,7 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
     store,
     app,
     metrics,
+    followers,
     recovered,
     status,
     close() {
@@ -415,9 +485,17 @@ export async function startServer(input: ServerConfigInput, opts: StartOptions =
         shuttingDown = true;
         // server.close() only reaps sockets idle at that instant; keep reaping the ones that
         // go idle after their in-flight response, or close() would wait for keep-alive timeouts.
-        const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+        // A connection that never sent a byte is not "idle" to node (no request ended on it)
+        // and would hold close() until the client drops it: such sockets go too.
+        const reaper = setInterval(() => {
+          app.server.closeIdleConnections();
+          for (const sock of sockets) if (sock.bytesRead === 0) sock.destroy();
+        }, 50);
         try {
-          await app.close();
+          const closed = app.close();
+          // Long polls get their (empty) page now, streams a final `event: shutdown`.
+          await followers.close();
+          await closed;
         } finally {
           clearInterval(reaper);
         }

@@ -10,6 +10,9 @@
  * - Constant-time comparison: SHA-256 of both sides (equal-length digests), compared
  *   with `crypto.timingSafeEqual`; neither the token nor its length leaks by timing.
  * - Without a token the server is open (local use, the playground).
+ * - The same token is also accepted as `X-EventLog-Token: <token>`: the Kubernetes API
+ *   server's pod proxy (which `kubectl eventlog` uses) removes the `Authorization`
+ *   header after authenticating the caller, so a proxied request cannot carry it.
  *
  * Caveats:
  * - The token is read once at start-up (`--auth-token-file` included). A new token
@@ -34,6 +37,16 @@ export function routeNeedsToken(routePattern: string | undefined): boolean {
 }
 
 export type BearerResult = { ok: true } | { ok: false; reason: 'missing' | 'invalid' };
+
+/** The header that carries the token when Authorization cannot (an API-server proxy strips it). */
+export const TOKEN_HEADER = 'x-eventlog-token';
+
+/** The Authorization value to check: the header itself, else `Bearer <X-EventLog-Token>`. */
+export function presentedCredentials(authorization: string | undefined, tokenHeader: string | string[] | undefined): string | undefined {
+  if (authorization !== undefined && authorization !== '') return authorization;
+  const t = Array.isArray(tokenHeader) ? tokenHeader[0] : tokenHeader;
+  return t === undefined || t === '' ? undefined : `Bearer ${t.trim()}`;
+}
 
 /** Checks an Authorization header against the SHA-256 of the expected token (pure). */
 export function checkBearer(header: string | undefined, tokenHash: Buffer): BearerResult {

@@ -35,6 +35,8 @@ export const serverConfigSchema = z.object({
   token: z.string().regex(TOKEN_PATTERN).optional(),
   /** File holding the token (a mounted Secret); read once at start-up. Exclusive with `token`. */
   tokenFile: z.string().min(1).optional(),
+  /** Period of the heartbeat comment on idle event streams (GET /events/stream). */
+  streamHeartbeatMs: z.number().int().min(10).max(300_000).default(15_000),
 });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
@@ -92,6 +94,7 @@ export const SERVE_OPTIONS: OptionSpec[] = [
   { flag: '--termination-message-path', env: 'EVENTLOG_TERMINATION_MESSAGE_PATH', key: 'terminationMessagePath', expected: 'a file path', schema: nonEmpty, help: 'where corruption/failure reports go (default /dev/termination-log)' },
   { flag: '--auth-token', env: 'EVENTLOG_AUTH_TOKEN', key: 'token', expected: 'a token (visible ASCII without spaces, at most 4096 characters)', schema: z.string().regex(TOKEN_PATTERN), help: 'require "Authorization: Bearer <token>" on everything but /healthz, /readyz, /metrics' },
   { flag: '--auth-token-file', env: 'EVENTLOG_AUTH_TOKEN_FILE', key: 'tokenFile', expected: 'a file path', schema: nonEmpty, help: 'the same, with the token read from this file (a mounted Secret)' },
+  { flag: '--stream-heartbeat-ms', env: 'EVENTLOG_STREAM_HEARTBEAT_MS', key: 'streamHeartbeatMs', expected: 'an integer between 10 and 300000', schema: int(10, 300_000), help: 'heartbeat comment period of event streams, GET /events/stream (default 15000)' },
 ];
 
 export interface ParsedArgs {

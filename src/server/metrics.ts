@@ -2,6 +2,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { RecoveryReport } from '../storage/report.ts';
 import type { CommitInfo, EventStore } from '../storage/store.ts';
+import type { FollowerHub } from './follow.ts';
 
 export interface ServerMetrics {
   registry: Registry;
@@ -13,7 +14,7 @@ export interface ServerMetrics {
 const STATES = ['recovering', 'ready', 'full', 'corrupt', 'failed'] as const;
 const OUTCOMES = ['Clean', 'TornTailTruncated', 'CorruptionDetected'] as const;
 
-export function createMetrics(getStore: () => EventStore, getState: () => string): ServerMetrics {
+export function createMetrics(getStore: () => EventStore, getState: () => string, getFollowers?: () => FollowerHub): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'eventlog_server_' });
   const appends = new Counter({ name: 'eventlog_appends_total', help: 'Events appended (durable under the configured mode).', registers: [registry] });
@@ -116,6 +117,28 @@ export function createMetrics(getStore: () => EventStore, getState: () => string
       },
     });
   };
+  if (getFollowers !== undefined) {
+    new Gauge({
+      name: 'eventlog_followers',
+      help: 'Followers connected: open event streams (kind="stream") and waiting long polls (kind="poll").',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        const f = getFollowers();
+        this.set({ kind: 'stream' }, f.streamCount);
+        this.set({ kind: 'poll' }, f.pollCount);
+      },
+    });
+    new Gauge({
+      name: 'eventlog_followers_blocked',
+      help: 'Event streams paused by backpressure: the consumer reads slower than the log grows (it lags; the server does not buffer for it).',
+      registers: [registry],
+      collect() {
+        this.set(getFollowers().blockedCount);
+      },
+    });
+    mirror('eventlog_events_streamed_total', 'Events written to event streams (GET /events/stream), all followers together.', () => getFollowers().eventsStreamed);
+  }
   mirror('eventlog_retention_removed_bytes_total', 'Segment bytes deleted by retention.', () => getStore().retentionStatus().removedBytes);
   mirror('eventlog_retention_removed_segments_total', 'Sealed segments deleted by retention.', () => getStore().retentionStatus().removedSegments);
   mirror('eventlog_appends_refused_total', 'Appends refused, by reason.', () => getStore().space.refused, { reason: 'storage_full' });

@@ -55,3 +55,32 @@ export function parseDurationSeconds(input: string): number | undefined {
   if (whole < 1 || Math.abs(seconds - whole) > 1e-6 || whole > 100 * 366 * 86_400) return undefined;
   return whole;
 }
+
+/** Longest long poll (`GET /events?wait=`): 60 s. */
+export const MAX_WAIT_MS = 60_000;
+
+/**
+ * A long-poll wait: a plain integer of milliseconds ("1500") or a Go-style duration
+ * ("30s", "500ms", "1m", "1.5s") -> milliseconds (rounded), 0 to `max`. Undefined for
+ * anything else, a negative value or more than `max`.
+ */
+export function parseWaitMs(input: string, max: number = MAX_WAIT_MS): number | undefined {
+  const s = input.trim();
+  if (/^\d{1,9}$/.test(s)) {
+    const ms = Number(s);
+    return ms <= max ? ms : undefined;
+  }
+  if (s === '' || !/^[\d.a-zµμ]+$/.test(s)) return undefined;
+  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+  let ms = 0;
+  let at = 0;
+  while (at < s.length) {
+    re.lastIndex = at;
+    const m = re.exec(s);
+    if (m === null) return undefined;
+    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+    at = re.lastIndex;
+  }
+  const whole = Math.round(ms);
+  return whole <= max ? whole : undefined;
+}

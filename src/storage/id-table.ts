@@ -27,43 +27,43 @@ export function hashString(s: string): number {
 }
 
 export class IdTable {
-  private hashes = new Uint32Array(1 << 12);
-  private seqs = new Float64Array(1 << 12); // 0 = empty slot
-  private mask = (1 << 12) - 1;
+  #hashes = new Uint32Array(1 << 12);
+  #seqs = new Float64Array(1 << 12); // 0 = empty slot
+  #mask = (1 << 12) - 1;
   size = 0;
 
   /** Pre-sizes the table for about `n` ids (avoids rehashing during recovery). */
   reserve(n: number): void {
-    if (n * 2 <= this.seqs.length) return;
-    let cap = this.seqs.length;
+    if (n * 2 <= this.#seqs.length) return;
+    let cap = this.#seqs.length;
     while (cap < n * 2) cap *= 2;
-    const oldH = this.hashes;
-    const oldS = this.seqs;
-    this.hashes = new Uint32Array(cap);
-    this.seqs = new Float64Array(cap);
-    this.mask = cap - 1;
+    const oldH = this.#hashes;
+    const oldS = this.#seqs;
+    this.#hashes = new Uint32Array(cap);
+    this.#seqs = new Float64Array(cap);
+    this.#mask = cap - 1;
     this.size = 0;
     for (let i = 0; i < oldS.length; i++) if (oldS[i] !== 0) this.insert(oldH[i]!, oldS[i]!);
   }
 
   insert(hash: number, sequence: number): void {
-    if ((this.size + 1) * 2 > this.seqs.length) this.grow();
-    let i = hash & this.mask;
-    while (this.seqs[i] !== 0) i = (i + 1) & this.mask;
-    this.hashes[i] = hash;
-    this.seqs[i] = sequence;
+    if ((this.size + 1) * 2 > this.#seqs.length) this.#grow();
+    let i = hash & this.#mask;
+    while (this.#seqs[i] !== 0) i = (i + 1) & this.#mask;
+    this.#hashes[i] = hash;
+    this.#seqs[i] = sequence;
     this.size++;
   }
 
   /** Sequences whose id hashes to `hash`, ascending. */
   candidates(hash: number): number[] {
     const out: number[] = [];
-    let i = hash & this.mask;
+    let i = hash & this.#mask;
     for (;;) {
-      const s = this.seqs[i]!;
+      const s = this.#seqs[i]!;
       if (s === 0) break;
-      if (this.hashes[i] === hash) out.push(s);
-      i = (i + 1) & this.mask;
+      if (this.#hashes[i] === hash) out.push(s);
+      i = (i + 1) & this.#mask;
     }
     return out.sort((a, b) => a - b);
   }
@@ -72,22 +72,22 @@ export class IdTable {
   retainFrom(minSequence: number): IdTable {
     const t = new IdTable();
     let keep = 0;
-    for (let i = 0; i < this.seqs.length; i++) if (this.seqs[i]! >= minSequence) keep++;
+    for (let i = 0; i < this.#seqs.length; i++) if (this.#seqs[i]! >= minSequence) keep++;
     t.reserve(keep);
-    for (let i = 0; i < this.seqs.length; i++) {
-      const s = this.seqs[i]!;
-      if (s !== 0 && s >= minSequence) t.insert(this.hashes[i]!, s);
+    for (let i = 0; i < this.#seqs.length; i++) {
+      const s = this.#seqs[i]!;
+      if (s !== 0 && s >= minSequence) t.insert(this.#hashes[i]!, s);
     }
     return t;
   }
 
-  private grow(): void {
-    const oldH = this.hashes;
-    const oldS = this.seqs;
+  #grow(): void {
+    const oldH = this.#hashes;
+    const oldS = this.#seqs;
     const n = oldS.length * 2;
-    this.hashes = new Uint32Array(n);
-    this.seqs = new Float64Array(n);
-    this.mask = n - 1;
+    this.#hashes = new Uint32Array(n);
+    this.#seqs = new Float64Array(n);
+    this.#mask = n - 1;
     this.size = 0;
     for (let i = 0; i < oldS.length; i++) if (oldS[i] !== 0) this.insert(oldH[i]!, oldS[i]!);
   }

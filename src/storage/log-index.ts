@@ -29,10 +29,10 @@ export class LogIndex {
   /** Records held (lastSequence - first + 1). */
   count = 0;
   payloadBytes = 0;
-  private start = 0;
-  private seg = new Uint32Array(1024);
-  private off = new Float64Array(1024);
-  private len = new Uint32Array(1024);
+  #start = 0;
+  #seg = new Uint32Array(1024);
+  #off = new Float64Array(1024);
+  #len = new Uint32Array(1024);
   ids = new IdTable();
   readonly keys = new Map<string, KeyEntry>();
 
@@ -46,14 +46,14 @@ export class LogIndex {
 
   /** Adds the next sequence (lastSequence + 1). */
   push(segOrd: number, payloadOffset: number, payloadLen: number): void {
-    let i = this.start + this.count;
-    if (i === this.seg.length) {
-      this.grow();
-      i = this.start + this.count;
+    let i = this.#start + this.count;
+    if (i === this.#seg.length) {
+      this.#grow();
+      i = this.#start + this.count;
     }
-    this.seg[i] = segOrd;
-    this.off[i] = payloadOffset;
-    this.len[i] = payloadLen;
+    this.#seg[i] = segOrd;
+    this.#off[i] = payloadOffset;
+    this.#len[i] = payloadLen;
     this.count++;
     this.payloadBytes += payloadLen;
   }
@@ -64,23 +64,23 @@ export class LogIndex {
 
   location(sequence: number): { segIndex: number; offset: number; length: number } | undefined {
     if (!this.has(sequence)) return undefined;
-    const i = this.start + sequence - this.first;
-    return { segIndex: this.seg[i]!, offset: this.off[i]!, length: this.len[i]! };
+    const i = this.#start + sequence - this.first;
+    return { segIndex: this.#seg[i]!, offset: this.#off[i]!, length: this.#len[i]! };
   }
 
   segIndexOf(sequence: number): number {
-    return this.seg[this.start + sequence - this.first]!;
+    return this.#seg[this.#start + sequence - this.first]!;
   }
   offsetOf(sequence: number): number {
-    return this.off[this.start + sequence - this.first]!;
+    return this.#off[this.#start + sequence - this.first]!;
   }
   lengthOf(sequence: number): number {
-    return this.len[this.start + sequence - this.first]!;
+    return this.#len[this.#start + sequence - this.first]!;
   }
 
   /** Pre-sizes for about `n` records. */
   reserve(n: number): void {
-    while (this.seg.length < n) this.double();
+    while (this.#seg.length < n) this.#double();
     this.ids.reserve(n);
   }
 
@@ -91,12 +91,12 @@ export class LogIndex {
   dropBefore(sequence: number): { records: number; payloadBytes: number } {
     const n = Math.min(Math.max(0, sequence - this.first), this.count);
     let bytes = 0;
-    for (let i = this.start; i < this.start + n; i++) bytes += this.len[i]!;
-    this.start += n;
+    for (let i = this.#start; i < this.#start + n; i++) bytes += this.#len[i]!;
+    this.#start += n;
     this.count -= n;
     this.payloadBytes -= bytes;
     this.first = Math.max(this.first, sequence);
-    if (this.count === 0) this.start = 0;
+    if (this.count === 0) this.#start = 0;
     if (n > 0) {
       this.ids = this.ids.retainFrom(this.first);
       for (const [k, e] of this.keys) if (e.sequence < this.first) this.keys.delete(k);
@@ -104,29 +104,29 @@ export class LogIndex {
     return { records: n, payloadBytes: bytes };
   }
 
-  private grow(): void {
+  #grow(): void {
     // Reclaim the slots retention freed before doubling.
-    if (this.start > 0 && this.start * 2 >= this.seg.length) {
-      this.seg.copyWithin(0, this.start, this.start + this.count);
-      this.off.copyWithin(0, this.start, this.start + this.count);
-      this.len.copyWithin(0, this.start, this.start + this.count);
-      this.start = 0;
+    if (this.#start > 0 && this.#start * 2 >= this.#seg.length) {
+      this.#seg.copyWithin(0, this.#start, this.#start + this.count);
+      this.#off.copyWithin(0, this.#start, this.#start + this.count);
+      this.#len.copyWithin(0, this.#start, this.#start + this.count);
+      this.#start = 0;
       return;
     }
-    this.double();
+    this.#double();
   }
 
-  private double(): void {
-    const n = this.seg.length * 2;
+  #double(): void {
+    const n = this.#seg.length * 2;
     const s = new Uint32Array(n);
-    s.set(this.seg.subarray(this.start, this.start + this.count));
+    s.set(this.#seg.subarray(this.#start, this.#start + this.count));
     const o = new Float64Array(n);
-    o.set(this.off.subarray(this.start, this.start + this.count));
+    o.set(this.#off.subarray(this.#start, this.#start + this.count));
     const l = new Uint32Array(n);
-    l.set(this.len.subarray(this.start, this.start + this.count));
-    this.seg = s;
-    this.off = o;
-    this.len = l;
-    this.start = 0;
+    l.set(this.#len.subarray(this.#start, this.#start + this.count));
+    this.#seg = s;
+    this.#off = o;
+    this.#len = l;
+    this.#start = 0;
   }
 }

@@ -166,43 +166,43 @@ async function newestMs(seg: Segment, lastSeq: number, read: (sequence: number) 
  */
 export class RetentionRunner {
   readonly policy: RetentionPolicy | undefined;
-  private readonly now: () => number;
-  private running: Promise<RetentionRun | undefined> | undefined;
-  private lastRunAt = 0;
+  readonly #now: () => number;
+  #running: Promise<RetentionRun | undefined> | undefined;
+  #lastRunAt = 0;
   readonly removed = { segments: 0, events: 0, bytes: 0, at: null as string | null };
 
   constructor(policy: RetentionPolicy | undefined, now: () => number) {
     this.policy = policy;
-    this.now = now;
+    this.#now = now;
   }
 
   /** Whether a periodic pass is due (always while full: it may free the space). */
   due(full: boolean, everyMs: number): boolean {
-    return this.policy !== undefined && (full || Date.now() - this.lastRunAt >= everyMs);
+    return this.policy !== undefined && (full || Date.now() - this.#lastRunAt >= everyMs);
   }
 
   /** One pass (joins a running one). `pass` does the work against the open log. */
   run(pass: (policy: RetentionPolicy, now: number) => Promise<RetentionRun | undefined>): Promise<RetentionRun | undefined> {
     const policy = this.policy;
     if (policy === undefined) return Promise.resolve(undefined);
-    this.running ??= (async () => {
-      this.lastRunAt = Date.now();
-      const r = await pass(policy, this.now());
+    this.#running ??= (async () => {
+      this.#lastRunAt = Date.now();
+      const r = await pass(policy, this.#now());
       if (r !== undefined) this.note(r);
       return r;
-    })().finally(() => (this.running = undefined));
-    return this.running;
+    })().finally(() => (this.#running = undefined));
+    return this.#running;
   }
 
   async idle(): Promise<void> {
-    await this.running?.catch(() => undefined);
+    await this.#running?.catch(() => undefined);
   }
 
   note(r: { segments: number; events: number; bytes: number }): void {
     this.removed.segments += r.segments;
     this.removed.events += r.events;
     this.removed.bytes += r.bytes;
-    this.removed.at = new Date(this.now()).toISOString();
+    this.removed.at = new Date(this.#now()).toISOString();
   }
 
   snapshot(firstSequence: number): RetentionSnapshot {

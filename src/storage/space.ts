@@ -93,115 +93,115 @@ export interface SpaceGuardOptions {
 }
 
 export class SpaceGuard {
-  private readonly opts: SpaceGuardOptions;
-  private readonly statfs: StatFsFn;
-  private readonly now: () => number;
-  private _figures: SpaceFigures | undefined;
-  private written = 0; // bytes written since the process started
-  private writtenAtStat = 0; // `written` when the statfs behind _figures started
-  private pending = 0; // admitted, neither written nor refused yet
-  private inflight: Promise<SpaceFigures> | undefined;
-  private lastError: Error | undefined;
-  private reserve: number;
-  private nextRefreshAt = 0;
+  readonly #opts: SpaceGuardOptions;
+  readonly #statfs: StatFsFn;
+  readonly #now: () => number;
+  #figures: SpaceFigures | undefined;
+  #written = 0; // bytes written since the process started
+  #writtenAtStat = 0; // `written` when the statfs behind _figures started
+  #pending = 0; // admitted, neither written nor refused yet
+  #inflight: Promise<SpaceFigures> | undefined;
+  #lastError: Error | undefined;
+  #reserve: number;
+  #nextRefreshAt = 0;
   /** Appends refused for space since start. */
   refused = 0;
 
   constructor(opts: SpaceGuardOptions) {
-    this.opts = opts;
-    this.statfs = opts.statfs ?? defaultStatfs;
-    this.now = opts.now ?? Date.now;
-    this.reserve = resolveReserve(opts.reserve, 0, opts.minReserveBytes);
+    this.#opts = opts;
+    this.#statfs = opts.statfs ?? defaultStatfs;
+    this.#now = opts.now ?? Date.now;
+    this.#reserve = resolveReserve(opts.reserve, 0, opts.minReserveBytes);
   }
 
   get figures(): SpaceFigures | undefined {
-    return this._figures;
+    return this.#figures;
   }
   get statfsError(): Error | undefined {
-    return this.lastError;
+    return this.#lastError;
   }
 
   /** The reserve in bytes (a percentage follows the filesystem size: it is resolved at each statfs). */
   get reserveBytes(): number {
-    return this.reserve;
+    return this.#reserve;
   }
 
   /** Free bytes now, by the estimate (last statfs minus what was written and admitted since). */
   estimatedFree(): number {
-    if (this._figures === undefined) return Number.POSITIVE_INFINITY;
-    return this._figures.freeBytes - (this.written - this.writtenAtStat) - this.pending;
+    if (this.#figures === undefined) return Number.POSITIVE_INFINITY;
+    return this.#figures.freeBytes - (this.#written - this.#writtenAtStat) - this.#pending;
   }
 
   /** Whether `bytes` more would still leave the reserve free. Never a syscall. */
   fits(bytes: number): boolean {
     this.maybeRefresh();
-    return this._figures === undefined || this._figures.freeBytes - (this.written - this.writtenAtStat) - this.pending - bytes >= this.reserve;
+    return this.#figures === undefined || this.#figures.freeBytes - (this.#written - this.#writtenAtStat) - this.#pending - bytes >= this.#reserve;
   }
 
   /** The figures are older than the refresh period (a refusal re-checks first). */
   stale(): boolean {
-    return this._figures === undefined || this.now() - this._figures.at >= (this.opts.refreshMs ?? 200);
+    return this.#figures === undefined || this.#now() - this.#figures.at >= (this.#opts.refreshMs ?? 200);
   }
 
   /** An append was admitted: count it until it is acknowledged or refused (release). */
   admit(bytes: number): void {
-    this.pending += bytes;
+    this.#pending += bytes;
   }
   release(bytes: number): void {
-    this.pending = Math.max(0, this.pending - bytes);
+    this.#pending = Math.max(0, this.#pending - bytes);
   }
   /** Bytes that really reached the file (also those of a write cut back later: conservative). */
   wrote(bytes: number): void {
-    this.written += bytes;
+    this.#written += bytes;
   }
 
   /** Free bytes by the last statfs minus what was written since (not counting admitted appends). */
   freeNow(): number {
-    if (this._figures === undefined) return 0;
-    return this._figures.freeBytes - (this.written - this.writtenAtStat);
+    if (this.#figures === undefined) return 0;
+    return this.#figures.freeBytes - (this.#written - this.#writtenAtStat);
   }
 
   maybeRefresh(): void {
-    if (this.inflight !== undefined) return;
+    if (this.#inflight !== undefined) return;
     const now = Date.now();
-    if (now < this.nextRefreshAt) return;
-    this.nextRefreshAt = now + (this.opts.refreshMs ?? 200);
+    if (now < this.#nextRefreshAt) return;
+    this.#nextRefreshAt = now + (this.#opts.refreshMs ?? 200);
     this.refresh().catch(() => undefined);
   }
 
   /** A fresh statfs (joins one in flight). Failures keep the old figures and are remembered. */
   refresh(): Promise<SpaceFigures> {
-    if (this.inflight !== undefined) return this.inflight;
-    const startedWith = this.written;
-    this.inflight = this.statfs(this.opts.dir)
+    if (this.#inflight !== undefined) return this.#inflight;
+    const startedWith = this.#written;
+    this.#inflight = this.#statfs(this.#opts.dir)
       .then((st) => {
         const f: SpaceFigures = {
           filesystemBytes: st.blocks * st.bsize,
           freeBytes: st.bavail * st.bsize,
           usedBytes: Math.max(0, (st.blocks - st.bfree) * st.bsize),
           freeInodes: st.files !== undefined && st.files > 0 ? (st.ffree ?? 0) : undefined,
-          at: this.now(),
+          at: this.#now(),
         };
-        this._figures = f;
-        this.reserve = resolveReserve(this.opts.reserve, f.filesystemBytes, this.opts.minReserveBytes);
+        this.#figures = f;
+        this.#reserve = resolveReserve(this.#opts.reserve, f.filesystemBytes, this.#opts.minReserveBytes);
         // Bytes written while statfs ran may or may not be in it: count them (conservative).
-        this.writtenAtStat = startedWith;
-        this.lastError = undefined;
+        this.#writtenAtStat = startedWith;
+        this.#lastError = undefined;
         return f;
       })
       .catch((err: unknown) => {
-        this.lastError = err instanceof Error ? err : new Error(String(err));
-        throw this.lastError;
+        this.#lastError = err instanceof Error ? err : new Error(String(err));
+        throw this.#lastError;
       })
       .finally(() => {
-        this.inflight = undefined;
+        this.#inflight = undefined;
       });
-    return this.inflight;
+    return this.#inflight;
   }
 
   /** The /status `storage` figures (undefined until the first statfs returned). */
   snapshot(logBytes: number, sideFileBytes: number): StorageSnapshot | undefined {
-    const f = this._figures;
+    const f = this.#figures;
     if (f === undefined) return undefined;
     const { filesystemBytes, freeBytes, usedBytes } = f;
     return { filesystemBytes, freeBytes, usedBytes, reserveBytes: this.reserveBytes, logBytes, sideFileBytes, appendsRefused: this.refused };
@@ -220,7 +220,7 @@ export class SpaceGuard {
 
   /** By the last statfs, free space is below the reserve (nothing could be appended). */
   belowReserve(): boolean {
-    return this._figures !== undefined && this.freeNow() < this.reserveBytes;
+    return this.#figures !== undefined && this.freeNow() < this.reserveBytes;
   }
 
   /**
@@ -228,7 +228,7 @@ export class SpaceGuard {
    * and inodes for a new segment where the filesystem counts them.
    */
   roomAgain(marginBytes: number): boolean {
-    const f = this._figures;
+    const f = this.#figures;
     return f !== undefined && this.freeNow() >= this.reserveBytes + marginBytes && (f.freeInodes === undefined || f.freeInodes >= MIN_FREE_INODES);
   }
 

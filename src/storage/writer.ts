@@ -107,6 +107,12 @@ export interface WriterContext {
   /** Mutable: duration of the last fdatasync. */
   sync: { lastSeconds: number; dirty: boolean };
   onCommit?: ((info: CommitInfo) => void) | undefined;
+  /**
+   * A group was published (durable under the mode, in the index, readable): its first
+   * sequence and its stored events in order. Called once per group, before the appenders
+   * are acknowledged; must not throw. The buffers belong to the group: copy what you keep.
+   */
+  onPublish?: ((firstSequence: number, payloads: Buffer[]) => void) | undefined;
   onWritten(bytes: number): void;
   /** Admitted bytes (guard estimates) that are settled: written (and counted by onWritten) or refused. */
   onTaken(bytes: number): void;
@@ -240,6 +246,14 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void
     results[j] = { replayed: false, batch, firstSequence: jobFirst, payloads: out };
   }
   ctx.onCommit?.({ events: seq - firstSeq, bytes: total, ...(fsyncSeconds !== undefined ? { fsyncSeconds } : {}) });
+  if (ctx.onPublish !== undefined) {
+    const all = jobs.length === 1 ? results[0]!.payloads : results.flatMap((x) => x.payloads);
+    try {
+      ctx.onPublish(firstSeq, all);
+    } catch (err) {
+      ctx.log.error({ err }, 'a commit listener threw');
+    }
+  }
   for (let j = 0; j < jobs.length; j++) jobs[j]!.resolve(results[j]!);
 }
 
@@ -300,107 +314,107 @@ export interface WriterHost {
  * maxCommitBytes) as one group, and, in `interval` mode, the periodic fdatasync.
  */
 export class GroupWriter {
-  private readonly ctx: WriterContext;
-  private readonly host: WriterHost;
-  private readonly maxCommitBytes: number;
-  private queue: Job[] = [];
-  private loop: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private syncing: Promise<void> | undefined;
+  readonly #ctx: WriterContext;
+  readonly #host: WriterHost;
+  readonly #maxCommitBytes: number;
+  #queue: Job[] = [];
+  #loop: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #syncing: Promise<void> | undefined;
 
   constructor(ctx: WriterContext, host: WriterHost, maxCommitBytes: number) {
-    this.ctx = ctx;
-    this.host = host;
-    this.maxCommitBytes = maxCommitBytes;
+    this.#ctx = ctx;
+    this.#host = host;
+    this.#maxCommitBytes = maxCommitBytes;
   }
 
   enqueue(job: Job): void {
-    this.queue.push(job);
-    this.loop ??= this.run();
+    this.#queue.push(job);
+    this.#loop ??= this.#run();
   }
 
   /** Removes and returns everything queued (to refuse it). */
   takeQueued(): Job[] {
-    return this.taken(this.queue.splice(0));
+    return this.#taken(this.#queue.splice(0));
   }
 
-  private taken(jobs: Job[]): Job[] {
+  #taken(jobs: Job[]): Job[] {
     let n = 0;
     for (let i = 0; i < jobs.length; i++) n += jobs[i]!.diskEstimate;
-    this.ctx.onTaken(n);
+    this.#ctx.onTaken(n);
     return jobs;
   }
 
   /** Resolves when the loop has nothing left to do. */
   async drain(): Promise<void> {
-    while (this.loop !== undefined) await this.loop;
+    while (this.#loop !== undefined) await this.#loop;
   }
 
-  private async run(): Promise<void> {
+  async #run(): Promise<void> {
     try {
       // Start the group at the end of this event-loop turn: every request whose bytes
       // arrived in this turn joins it. Later groups start as soon as the previous one is
       // durable (classic group commit: what queued meanwhile is the next group).
       await new Promise<void>((r) => setImmediate(r));
-      while (this.queue.length > 0 && this.host.writable()) {
+      while (this.#queue.length > 0 && this.#host.writable()) {
         let take = 0;
         let hint = 0;
-        while (take < this.queue.length && (take === 0 || hint + this.queue[take]!.bytesHint <= this.maxCommitBytes)) {
-          hint += this.queue[take]!.bytesHint;
+        while (take < this.#queue.length && (take === 0 || hint + this.#queue[take]!.bytesHint <= this.#maxCommitBytes)) {
+          hint += this.#queue[take]!.bytesHint;
           take++;
         }
-        const jobs = this.queue.splice(0, take);
+        const jobs = this.#queue.splice(0, take);
         let fatal: Error | undefined;
         try {
-          await commitGroup(this.ctx, jobs);
+          await commitGroup(this.#ctx, jobs);
         } catch (err) {
-          fatal = await this.host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
+          fatal = await this.#host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
         } finally {
           // Only now: until the write returned the group's bytes were neither written nor
           // pending for the guard (counting them twice meanwhile errs on the safe side).
-          this.taken(jobs);
+          this.#taken(jobs);
         }
-        if (fatal !== undefined) return this.host.fail(fatal, jobs);
+        if (fatal !== undefined) return this.#host.fail(fatal, jobs);
       }
     } finally {
       // Cleared synchronously with the loop's last check: an append queued after it starts a new loop.
-      this.loop = undefined;
+      this.#loop = undefined;
     }
   }
 
   startIntervalSync(ms: number): void {
-    this.timer ??= setInterval(() => void this.syncNow(), ms);
-    this.timer.unref();
+    this.#timer ??= setInterval(() => void this.syncNow(), ms);
+    this.#timer.unref();
   }
   stopIntervalSync(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   /** interval/none modes: fdatasync the active segment if anything was written since the last sync. */
   syncNow(): Promise<void> {
-    if (this.syncing !== undefined) return this.syncing;
-    const seg = this.ctx.data.active;
-    if (!this.ctx.sync.dirty || seg === undefined || !this.host.syncable()) return Promise.resolve();
-    this.ctx.sync.dirty = false;
+    if (this.#syncing !== undefined) return this.#syncing;
+    const seg = this.#ctx.data.active;
+    if (!this.#ctx.sync.dirty || seg === undefined || !this.#host.syncable()) return Promise.resolve();
+    this.#ctx.sync.dirty = false;
     const t0 = process.hrtime.bigint();
-    this.syncing = Promise.resolve()
-      .then(() => this.ctx.io.datasync(seg.fh, false))
-      .then(() => this.ctx.onCommit?.({ events: 0, bytes: 0, fsyncSeconds: Number(process.hrtime.bigint() - t0) / 1e9 }))
+    this.#syncing = Promise.resolve()
+      .then(() => this.#ctx.io.datasync(seg.fh, false))
+      .then(() => this.#ctx.onCommit?.({ events: 0, bytes: 0, fsyncSeconds: Number(process.hrtime.bigint() - t0) / 1e9 }))
       // Acknowledged events sit in these pages: any failure (ENOSPC too) is fatal.
-      .catch((err: unknown) => this.host.fail(err instanceof Error ? err : new Error(String(err)), []))
-      .finally(() => (this.syncing = undefined));
-    return this.syncing;
+      .catch((err: unknown) => this.#host.fail(err instanceof Error ? err : new Error(String(err)), []))
+      .finally(() => (this.#syncing = undefined));
+    return this.#syncing;
   }
 
   /** Clean shutdown: waits for a running sync, then syncs what interval/none mode left dirty. */
   async finalSync(): Promise<void> {
     this.stopIntervalSync();
-    await this.syncing;
-    const active = this.ctx.data.active;
-    if (active !== undefined && this.ctx.durability !== 'fsync' && this.ctx.sync.dirty) {
-      this.ctx.sync.dirty = false;
-      await this.ctx.io.datasync(active.fh, false);
+    await this.#syncing;
+    const active = this.#ctx.data.active;
+    if (active !== undefined && this.#ctx.durability !== 'fsync' && this.#ctx.sync.dirty) {
+      this.#ctx.sync.dirty = false;
+      await this.#ctx.io.datasync(active.fh, false);
     }
   }
 }

@@ -1,9 +1,12 @@
 /**
  * deploy/ as users meet it: `kubectl apply -k deploy/` (client-side and
  * `--server-side`) against the local cluster, the sample from deploy/samples/, and the
- * GitOps view of live EventLogs: kstatus (test/support/kstatus.ts, the rules Flux's
- * `wait: true` applies) and the Argo CD Lua health check (run in lua5.1) on the
- * objects the operator (in-process, admin credentials) actually writes.
+ * GitOps view of live EventLogs: kstatus (the real sigs.k8s.io/cli-utils library through
+ * test/tools/cmd/kstatus: the rules Flux's `wait: true` applies) and the Argo CD health
+ * check and resource actions (gopher-lua, test/tools/cmd/argocd-lua) on the objects the
+ * API server and the operator (in-process, admin credentials) actually serve: just
+ * created with no operator (the CRD's default status closes the kstatus race),
+ * progressing, Ready, a spec change not yet observed, Stalled, suspended, deleting.
  *
  * Not covered here: the operator Deployment becoming available. The local control
  * plane runs no Deployment/ReplicaSet controllers (dev/cluster/controlplane.ts
@@ -16,8 +19,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { KubeHttp } from '../../src/runtime/kube-http.ts';
-import { runHealthCheck } from '../support/argocd-lua.ts';
-import { computeKStatus } from '../support/kstatus.ts';
+import { STATUS_DEFAULT } from '../../src/api/crd.ts';
+import { ensureArgoLua, runAction, runDiscovery, runHealthCheck, runHealthChecks, type ActionName } from '../support/argocd-lua.ts';
+import { TOOL_BUILD_TIMEOUT_MS } from '../support/go-tools.ts';
+import { ensureKStatus, kstatusOf, kstatusOfAll } from '../support/kstatus.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 import { cond, EventLogApi, startInProcessOperator, type Evl, type InProcessOperator } from './operator-helpers.ts';
 
@@ -65,7 +70,9 @@ let http: KubeHttp;
 beforeAll(async () => {
   kc = kubeConfigFromInject();
   http = new KubeHttp(kc);
-});
+  ensureKStatus();
+  ensureArgoLua();
+}, TOOL_BUILD_TIMEOUT_MS);
 
 describe('deploy/ (kustomize)', () => {
   it('renders the namespace, CRD, RBAC and a restricted operator Deployment', async () => {
@@ -200,19 +207,24 @@ describe('live EventLogs as GitOps tools see them', () => {
       const ready = await api.waitReady('orders', 150_000);
       await waitFor(() => seen.some((o) => o.metadata.resourceVersion === ready.metadata.resourceVersion), { message: 'the watch to deliver the Ready version', timeoutMs: 30_000 });
 
-      expect(computeKStatus(ready)).toEqual({ status: 'Current', message: cond(ready, 'Ready')?.message });
+      expect(await kstatusOf(ready)).toMatchObject({ status: 'Current', message: 'Resource is Ready' });
       expect(await runHealthCheck(ready)).toEqual({ status: 'Healthy', message: cond(ready, 'Ready')?.message });
 
       // On the way there, the operator said it was still converging.
       const converging = seen.filter((o) => cond(o, 'Reconciling')?.status === 'True' && o.status?.observedGeneration === o.metadata.generation);
       expect(converging.length, `versions seen: ${seen.map((o) => `${cond(o, 'Ready')?.reason ?? '-'}/${cond(o, 'Reconciling')?.status ?? '-'}`).join(' ')}`).toBeGreaterThan(0);
-      for (const o of converging) {
-        expect(computeKStatus(o).status).toBe('InProgress');
-        expect((await runHealthCheck(o)).status).toBe('Progressing');
-      }
-      // Before the operator wrote anything: the Lua check waits; kstatus has nothing to go on yet.
-      const fresh = seen.find((o) => o.status === undefined);
-      if (fresh) expect(await runHealthCheck(fresh)).toEqual({ status: 'Progressing', message: 'waiting for the operator to observe generation 1' });
+      const [k, h] = await Promise.all([kstatusOfAll(converging), runHealthChecks(converging)]);
+      converging.forEach((o, i) => {
+        expect(k[i]).toMatchObject({ status: 'InProgress', message: cond(o, 'Reconciling')?.message });
+        expect(h[i]!.status).toBe('Progressing');
+      });
+      // The version the watch delivered first is the created object, before the operator
+      // wrote anything: the CRD's default status makes both tools wait.
+      const first = seen[0]!;
+      expect(first.metadata.generation).toBe(1);
+      expect(first.status).toEqual(STATUS_DEFAULT);
+      expect(await kstatusOf(first)).toMatchObject({ status: 'InProgress', message: 'EventLog generation is 1, but latest observed generation is 0' });
+      expect(await runHealthCheck(first)).toEqual({ status: 'Progressing', message: 'waiting for the operator to observe generation 1' });
 
       // Server-side apply of the unchanged sample is a no-op for the operator's fields.
       const ssa = await kubectl('apply', '-k', 'deploy/samples/', '-n', ns.name, '--server-side');
@@ -230,15 +242,13 @@ describe('live EventLogs as GitOps tools see them', () => {
     const changed = await api.patchSpec('orders', { durability: 'Interval' });
     const generation = changed.metadata.generation!;
     expect(changed.status?.observedGeneration).toBe(generation - 1);
-    const k = computeKStatus(changed);
-    expect(k.status).toBe('InProgress');
-    expect(k.message).toContain(`generation is ${generation}`);
+    expect(await kstatusOf(changed)).toMatchObject({ status: 'InProgress', message: `EventLog generation is ${generation}, but latest observed generation is ${generation - 1}` });
     expect(await runHealthCheck(changed)).toEqual({ status: 'Progressing', message: `waiting for the operator to observe generation ${generation}` });
 
     op = startOperator('deploy-test-2');
     const ready = await api.waitReady('orders', 150_000);
     expect(ready.metadata.generation).toBe(generation);
-    expect(computeKStatus(ready).status).toBe('Current');
+    expect((await kstatusOf(ready)).status).toBe('Current');
     expect((await runHealthCheck(ready)).status).toBe('Healthy');
   });
 
@@ -253,9 +263,11 @@ describe('live EventLogs as GitOps tools see them', () => {
       { message: 'EventLog nowhere to be Stalled', timeoutMs: 90_000, intervalMs: 300 },
     );
     expect(cond(stalled, 'Stalled')?.reason).toBe('StorageClassNotFound');
-    const k = computeKStatus(stalled);
-    expect(k.status).toBe('Failed');
-    expect(k.message).toMatch(/^StorageClassNotFound: /);
+    expect(await kstatusOf(stalled)).toMatchObject({
+      status: 'Failed',
+      message: cond(stalled, 'Stalled')?.message,
+      conditions: [{ type: 'Stalled', status: 'True', reason: 'StorageClassNotFound', message: cond(stalled, 'Stalled')?.message }],
+    });
     const hs = await runHealthCheck(stalled);
     expect(hs.status).toBe('Degraded');
     expect(hs.message).toBe(`StorageClassNotFound: ${cond(stalled, 'Stalled')?.message}`);
@@ -289,8 +301,21 @@ describe('live EventLogs as GitOps tools see them', () => {
     }
   });
 
-  it('suspend: Suspended in Argo CD', async () => {
-    await api.patchSpec('orders', { suspend: true });
+  /**
+   * Runs an Argo CD resource action the way the Argo CD API server does: discovery on the
+   * live object (the action must be offered and enabled), the action's Lua on it, then the
+   * JSON merge patch between the two sent to the API server.
+   */
+  async function runArgoAction(path: string, action: ActionName): Promise<Evl> {
+    const live = await http.json<Evl>('GET', path);
+    expect((await runDiscovery(live)).find((a) => a.name === action), `${action} offered and enabled`).toMatchObject({ name: action, disabled: false });
+    const { mergePatch } = await runAction(action, live);
+    return http.json<Evl>('PATCH', path, { contentType: 'application/merge-patch+json', body: mergePatch });
+  }
+
+  it('the suspend and resume actions: Suspended in Argo CD (Current for kstatus), then Healthy again', async () => {
+    const patched = await runArgoAction(api.evlPath('orders'), 'suspend');
+    expect(patched.spec?.suspend).toBe(true);
     const suspended = await waitFor(
       async () => {
         const e = await api.get<Evl>(api.evlPath('orders'));
@@ -299,7 +324,92 @@ describe('live EventLogs as GitOps tools see them', () => {
       { message: 'EventLog orders to report Suspended', timeoutMs: 60_000, intervalMs: 300 },
     );
     expect((await runHealthCheck(suspended)).status).toBe('Suspended');
-    await api.patchSpec('orders', { suspend: false });
-    expect((await runHealthCheck(await api.waitReady('orders', 90_000))).status).toBe('Healthy');
+    expect((await kstatusOf(suspended)).status).toBe('Current');
+    expect((await runDiscovery(suspended)).map((a) => `${a.name}:${a.disabled ? 'off' : 'on'}`)).toEqual(['approve-repair:off', 'resume:on', 'suspend:off']);
+
+    expect((await runArgoAction(api.evlPath('orders'), 'resume')).spec?.suspend).toBe(false);
+    const ready = await api.waitReady('orders', 90_000);
+    expect((await runHealthCheck(ready)).status).toBe('Healthy');
+    expect((await kstatusOf(ready)).status).toBe('Current');
+  });
+
+  describe('with no operator watching (a namespace it does not watch)', () => {
+    let unwatched: FreshNamespace;
+    let other: EventLogApi;
+    beforeAll(async () => {
+      unwatched = await freshNamespace('deploy-gitops-unwatched');
+      other = new EventLogApi(http, unwatched.name);
+    });
+    afterAll(async () => {
+      await unwatched?.cleanup();
+    });
+
+    it('just created: the API server serves the default status, so kstatus says InProgress and Argo CD Progressing', async () => {
+      const created = await other.create('fresh');
+      const got = (await other.get<Evl>(other.evlPath('fresh')))!;
+      const [listed] = await other.list<Evl>(other.evlPath());
+      for (const o of [created, got, listed!]) {
+        expect(o.metadata.generation).toBe(1);
+        expect(o.status).toEqual(STATUS_DEFAULT);
+      }
+      expect(await kstatusOf(got)).toEqual({
+        kind: 'EventLog',
+        namespace: unwatched.name,
+        name: 'fresh',
+        status: 'InProgress',
+        message: 'EventLog generation is 1, but latest observed generation is 0',
+        conditions: [{ type: 'Reconciling', status: 'True', reason: 'LatestGenerationNotObserved', message: 'EventLog generation is 1, but latest observed generation is 0' }],
+      });
+      expect(await runHealthCheck(got)).toEqual({ status: 'Progressing', message: 'waiting for the operator to observe generation 1' });
+      // A spec change before any operator ran: still waiting, for the new generation.
+      const changed = await other.patchSpec('fresh', { durability: 'Interval' });
+      expect(changed.status).toEqual(STATUS_DEFAULT);
+      expect((await kstatusOf(changed)).message).toBe('EventLog generation is 2, but latest observed generation is 0');
+      expect((await runHealthCheck(changed)).message).toBe('waiting for the operator to observe generation 2');
+    });
+
+    it('approve-repair on a live object: offered while a corruption is reported, writes exactly its id, then is disabled', async () => {
+      await other.create('broken');
+      // The status the operator writes for interior corruption (no operator runs here to overwrite it).
+      const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+      const condition = (type: string, status: string, reason: string, message: string) => ({ type, status, reason, message, observedGeneration: 1, lastTransitionTime: at });
+      await http.json('PATCH', `${other.evlPath('broken')}/status`, {
+        contentType: 'application/merge-patch+json',
+        body: {
+          status: {
+            observedGeneration: 1,
+            phase: 'Stalled',
+            conditions: [
+              condition('Ready', 'False', 'CorruptionDetected', 'writes refused'),
+              condition('Reconciling', 'False', 'Stalled', 'not converging: CorruptionDetected (see Stalled)'),
+              condition('Stalled', 'True', 'CorruptionDetected', 'corruption c0ffee: set eventlog.dev/approve-repair=c0ffee to repair'),
+            ],
+            recovery: { lastOutcome: 'CorruptionDetected', corruption: { id: 'c0ffee', segment: 'segments/1.seg', offset: 4096, reason: 'checksum mismatch' } },
+          },
+        },
+      });
+      const before = (await other.get<Evl>(other.evlPath('broken')))!;
+      expect(await runHealthCheck(before)).toEqual({ status: 'Degraded', message: 'CorruptionDetected: corruption c0ffee: set eventlog.dev/approve-repair=c0ffee to repair' });
+      expect((await kstatusOf(before)).status).toBe('Failed');
+      expect((await runDiscovery(before)).find((a) => a.name === 'approve-repair')).toEqual({ name: 'approve-repair', disabled: false, iconClass: 'fa fa-fw fa-wrench', displayName: 'Approve repair of c0ffee' });
+
+      const approved = await runArgoAction(other.evlPath('broken'), 'approve-repair');
+      expect((approved.metadata as { annotations?: Record<string, string> }).annotations?.['eventlog.dev/approve-repair']).toBe('c0ffee');
+      expect(approved.metadata.generation).toBe(1); // metadata only: no new generation
+      expect((await runDiscovery(approved)).find((a) => a.name === 'approve-repair')?.disabled).toBe(true);
+    });
+  });
+
+  it('deleting: Terminating for kstatus, Progressing in Argo CD, while the finalizer holds it', async () => {
+    await op.stop(); // nobody removes the finalizer now
+    await http.json('DELETE', api.evlPath('nowhere'));
+    const deleting = (await api.get<Evl>(api.evlPath('nowhere')))!;
+    expect(deleting.metadata.deletionTimestamp).toBeTruthy();
+    expect(deleting.metadata.finalizers).toContain('eventlog.dev/finalizer');
+    expect(await kstatusOf(deleting)).toMatchObject({ status: 'Terminating', message: 'Resource scheduled for deletion' });
+    expect((await runHealthCheck(deleting)).status).toBe('Progressing');
+
+    op = startOperator('deploy-test-3');
+    await waitFor(async () => ((await api.get<Evl>(api.evlPath('nowhere'))) === undefined ? true : undefined), { message: 'EventLog nowhere to be finalized', timeoutMs: 90_000, intervalMs: 300 });
   });
 });

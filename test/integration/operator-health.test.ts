@@ -21,6 +21,8 @@ import type { EventLogStatus } from '../../src/api/eventlog.ts';
 import { KubeHttp, statusCodeOf } from '../../src/runtime/kube-http.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
 import { EventLogApi, startInProcessOperator, type InProcessOperator } from './operator-helpers.ts';
+import { TOOL_BUILD_TIMEOUT_MS } from '../support/go-tools.ts';
+import { ensureKStatus, kstatusOf } from '../support/kstatus.ts';
 
 const run = promisify(execFile);
 const POLL_MS = 1_000;
@@ -134,6 +136,8 @@ async function stopManager(): Promise<void> {
   await operator?.stop();
   operator = undefined;
 }
+
+beforeAll(() => ensureKStatus(), TOOL_BUILD_TIMEOUT_MS);
 
 beforeAll(async () => {
   kc = kubeConfigFromInject();
@@ -265,6 +269,8 @@ describe('recovery outcomes', () => {
       expect(cond(stalled, 'Reconciling')?.status).toBe('False');
       expect(stalled.status?.phase).toBe('Stalled');
       expect(stalled.status?.pod?.restarts).toBeGreaterThanOrEqual(3);
+      // Flux (kstatus, the real library) fails the health check at once on it.
+      expect(await kstatusOf(stalled)).toMatchObject({ status: 'Failed', message: cond(stalled, 'Stalled')?.message });
       const last = stalled.status?.pod?.lastTermination;
       expect(last).toMatchObject({ exitCode: 1, reason: 'Error' });
       expect(last?.message).toContain(`is locked by pid ${hp}`);
@@ -301,6 +307,7 @@ describe('recovery outcomes', () => {
     // tail off, and serves again.
     const back = await waitReady('locked', 'EventLog locked to be Ready once the lock is free', (e) => cond(e, 'Stalled')?.status === 'False' && e.status?.recovery?.lastOutcome === 'TornTailTruncated');
     expect(cond(back, 'Stalled')?.reason).toBe('NotStalled');
+    expect(await kstatusOf(back)).toMatchObject({ status: 'Current', message: 'Resource is Ready' });
     expect(cond(back, 'Recovered')).toMatchObject({ status: 'True', reason: 'TornTailTruncated' });
     expect(back.status?.recovery).toMatchObject({ lastOutcome: 'TornTailTruncated', recordsRecovered: 3, bytesTruncated: 20 });
     expect(back.status?.recovery?.history?.map((h) => h.outcome)).toEqual(['TornTailTruncated', 'Clean']);

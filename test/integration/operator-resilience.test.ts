@@ -57,7 +57,9 @@ describe('EventLog operator: storage growth', () => {
     const api = await namespace('op-grow');
     const op = startInProcessOperator({ kc, namespaces: [api.ns], identity: 'grow' });
     operators.push(op);
-    await api.create('grow', {}, { size: '16Mi' });
+    // The agent's volumes are real ext4 file systems, which this machine can only grow
+    // offline: the operator restarts the pod once to let the resize finish.
+    await api.create('grow', {}, { size: '16Mi', restartPodForResize: true });
     const before = await api.waitReady('grow');
     expect(before.status?.storage).toMatchObject({ requested: '16Mi', capacity: '16Mi', resizing: false });
 
@@ -126,7 +128,8 @@ describe('EventLog operator: two instances', () => {
     expect(a.reconciled).toContain(`${api.ns}/alpha`);
     expect(b.manager.isLeader()).toBe(false);
     expect(b.reconciled).toEqual([]);
-    expect(metricValue(await a.metricsText(), 'eventlog_ready', { namespace: api.ns, name: 'alpha' })).toBe(1);
+    // The gauge follows the stored status right after the write: wait for it, do not sample once.
+    await waitFor(async () => metricValue(await a.metricsText(), 'eventlog_ready', { namespace: api.ns, name: 'alpha' }) === 1, { message: "instance A's eventlog_ready gauge for alpha", timeoutMs: 10_000 });
     expect(metricValue(await b.metricsText(), 'eventlog_ready', { namespace: api.ns, name: 'alpha' })).toBeUndefined();
     const lease = await api.get<{ spec: { holderIdentity?: string } }>(`/apis/coordination.k8s.io/v1/namespaces/${api.ns}/leases/eventlog-operator`);
     expect(lease?.spec.holderIdentity).toBe('instance-a');
@@ -142,7 +145,7 @@ describe('EventLog operator: two instances', () => {
     // The takeover did not disturb alpha: same pod, still Ready.
     const alphaNow = await api.waitReady('alpha');
     expect(alphaNow.status?.pod?.uid).toBe(alpha.status?.pod?.uid);
-    expect(metricValue(await b.metricsText(), 'eventlog_ready', { namespace: api.ns, name: 'beta' })).toBe(1);
+    await waitFor(async () => metricValue(await b.metricsText(), 'eventlog_ready', { namespace: api.ns, name: 'beta' }) === 1, { message: "instance B's eventlog_ready gauge for beta", timeoutMs: 10_000 });
 
     await api.deleteAll();
     await b.stop();

@@ -123,14 +123,14 @@ describe('a full volume', () => {
 });
 
 describe('auto-grow', () => {
-  it('a full log whose StorageClass does not allow expansion is Stalled=True/StorageFull and says why', async () => {
+  it('a full log whose StorageClass does not allow expansion is Stalled=True/StorageNotExpandable and says why', async () => {
     await api.create('fixed', {}, { size: '64Mi', storageClassName: 'eventlog-local-fixed', autoGrow: { maxSize: '128Mi' } });
     await api.waitReady('fixed');
     const { acked } = await fillUntilFull('fixed');
     const e = await waitFor(async () => {
       const x = await api.get<Evl>(api.evlPath('fixed'));
-      return cond(x, 'Stalled')?.reason === 'StorageFull' ? x : undefined;
-    }, { message: 'EventLog fixed to be Stalled/StorageFull', timeoutMs: 60_000, intervalMs: 300 });
+      return cond(x, 'Stalled')?.reason === 'StorageNotExpandable' && cond(x, 'Ready')?.reason === 'StorageFull' ? x : undefined;
+    }, { message: 'EventLog fixed to be Stalled/StorageNotExpandable', timeoutMs: 60_000, intervalMs: 300 });
     expect(cond(e, 'Stalled')?.message).toMatch(/does not allow volume expansion/);
     expect(reason(e, 'Ready')).toBe('False/StorageFull');
     const pvc = await api.get<Pvc>(api.corePath('persistentvolumeclaims', 'fixed-data'));

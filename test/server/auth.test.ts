@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { challenge, checkBearer, readTokenFile, routeNeedsToken, sha256, TokenFileError } from '../../src/server/auth.ts';
+import { challenge, checkBearer, presentedCredentials, readTokenFile, routeNeedsToken, sha256, TokenFileError } from '../../src/server/auth.ts';
 import { postJson, readAllLines, runCli, startServer, tempDir, waitState } from './helpers.ts';
 
 /** The human-facing error lines (JSON log lines on stderr are ignored). */
@@ -28,6 +28,13 @@ describe('auth (pure)', () => {
     for (const h of ['Basic dDBrZW4=', 'Bearer t0ke', 'Bearer t0ken2', 'Bearer', 'Bearer t0ken x', 't0ken']) {
       expect(checkBearer(h, hash)).toEqual({ ok: false, reason: 'invalid' });
     }
+  });
+  it('presentedCredentials: Authorization wins; X-EventLog-Token is the fallback', () => {
+    expect(presentedCredentials('Bearer a', 'b')).toBe('Bearer a');
+    expect(presentedCredentials(undefined, 'b')).toBe('Bearer b');
+    expect(presentedCredentials('', ['c', 'd'])).toBe('Bearer c');
+    expect(presentedCredentials(undefined, undefined)).toBeUndefined();
+    expect(checkBearer(presentedCredentials(undefined, 't0ken'), hash)).toEqual({ ok: true });
   });
   it('only /healthz, /readyz and /metrics are open; unknown routes need the token', () => {
     for (const open of ['/healthz', '/readyz', '/metrics']) expect(routeNeedsToken(open)).toBe(false);
@@ -78,6 +85,9 @@ describe('auth (server process)', () => {
     expect((await postJson(s.url, { hello: 'world' }, auth)).status).toBe(201);
     expect(await readAllLines(s.url, auth)).toHaveLength(1);
     expect((await fetch(`${s.url}/status`, { headers: { authorization: 'bearer file-token-0123456789' } })).status).toBe(200);
+    // X-EventLog-Token: what a request through the API server's pod proxy can carry.
+    expect((await fetch(`${s.url}/status`, { headers: { 'x-eventlog-token': 'file-token-0123456789' } })).status).toBe(200);
+    await expect401(await fetch(`${s.url}/status`, { headers: { 'x-eventlog-token': 'file-token-012345678' } }), /error="invalid_token"/);
     expect((await fetch(`${s.url}/no-such-route`, { headers: auth })).status).toBe(404);
     for (const open of ['/healthz', '/readyz', '/metrics', '/healthz?x=1']) expect((await fetch(`${s.url}${open}`)).status).toBe(200);
     // The 401s are counted like any other response.

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -68,10 +69,10 @@ export interface Server {
   kill(signal: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts a server on 127.0.0.1 and a free port; resolves once /healthz answers. */
-export async function startServer(dataDir: string, extra: string[] = [], env: Record<string, string> = {}): Promise<Server> {
+/** Starts a server on 127.0.0.1 and a free port (or `opts.port`: a restart on the same address); resolves once /healthz answers. */
+export async function startServer(dataDir: string, extra: string[] = [], env: Record<string, string> = {}, opts: { port?: number } = {}): Promise<Server> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = opts.port ?? (await freePort());
     const args = [BIN, '--data-dir', dataDir, '--host', '127.0.0.1', '--port', String(port), '--termination-message-path', join(dataDir, '..', `termination-${port}.log`), ...extra];
     const child = spawn(process.execPath, args, { env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     children.add(child);
@@ -116,7 +117,7 @@ export async function startServer(dataDir: string, extra: string[] = [], env: Re
     if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
     await exited;
     children.delete(child);
-    if (attempt < 3 && err.includes('EADDRINUSE')) continue;
+    if (attempt < 3 && err.includes('EADDRINUSE') && opts.port === undefined) continue;
     throw new Error(`server did not start (args ${args.join(' ')}): ${err}`);
   }
 }
@@ -147,4 +148,29 @@ export async function readAllLines(url: string, headers: Record<string, string> 
     if (lines.length === 0) return out;
     out.push(...lines);
   }
+}
+
+/** Reads /metrics and returns the value of one sample (`name{labels}` exactly as printed), or undefined. */
+export async function metric(url: string, sample: string, headers: Record<string, string> = {}): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`, { headers })).text();
+  for (const line of text.split('\n')) {
+    if (line.startsWith(sample + ' ')) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}
+
+/** Polls `cond` every 20 ms until it holds; throws after `ms`. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Resident set size of a process, bytes (/proc). */
+export function rssBytes(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) * 1024;
 }

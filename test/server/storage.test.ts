@@ -1,5 +1,5 @@
 // The log server as a real process on tiny real filesystems (tmpfs; root only, never skipped).
-import { mountTmpfs } from '../support/tmpfs.ts';
+import { mountTmpfs, fillFilesystem } from '../support/tmpfs.ts';
 import { appendFile, lstat, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,18 +22,6 @@ async function readFrom(url: string, after = 0): Promise<string[]> {
   }
 }
 
-/** Writes a filler file until the filesystem refuses. */
-async function fill(path: string): Promise<void> {
-  const fh = await open(path, 'a');
-  const chunk = Buffer.alloc(4096, 0x66);
-  try {
-    for (;;) await fh.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Takes (nearly) all free space in one write, the way a fast other writer would. */
 async function grab(path: string, bytes: number): Promise<void> {
@@ -45,7 +33,7 @@ async function grab(path: string, bytes: number): Promise<void> {
   } finally {
     await fh.close();
   }
-  await fill(path); // whatever one write left
+  await fillFilesystem(path); // whatever one write left
 }
 
 async function status(url: string): Promise<Record<string, any>> {
@@ -157,7 +145,7 @@ describe('a full volume (tmpfs)', () => {
     const segs = (await readdir(join(data, 'segments'))).sort();
     await appendFile(join(data, 'segments', segs.at(-1)!), Buffer.from('half of a write that never was acknowledged'));
     fs.resize(4 * MiB);
-    await fill(join(fs.dir, 'filler'));
+    await fillFilesystem(join(fs.dir, 'filler'));
     s = await startServer(data, FLAGS);
     st = await waitState(s.url, ['full']);
     expect(st.recovery).toMatchObject({ outcome: 'TornTailTruncated', bytesTruncated: 43 });
@@ -241,7 +229,7 @@ describe('a full volume (tmpfs)', () => {
     await waitState(s.url, ['ready']);
     await appendUntilFull(s.url, acked, 'fill');
     expect((await s.kill('SIGTERM')).code).toBe(0);
-    await fill(join(fs.dir, 'filler'));
+    await fillFilesystem(join(fs.dir, 'filler'));
     const withRetention = [...FLAGS, '--retention-max-bytes', '1Mi'];
     s = await startServer(data, withRetention);
     await waitState(s.url, ['full', 'ready']);

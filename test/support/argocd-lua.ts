@@ -1,75 +1,101 @@
 /**
- * Runs the Argo CD health check (deploy/gitops/argocd/eventlog-health.lua) in a real
- * Lua 5.1 interpreter (Debian's `lua5.1`; Argo CD's gopher-lua implements Lua 5.1),
- * the way Argo CD does: the object is a global `obj` (a Lua table converted from its
- * JSON), the script's chunk returns `{status, message}`. The chunk runs with only the
- * safe standard libraries Argo CD opens (no io/os), so a script that needs more fails
- * here too.
+ * Argo CD's resource customizations for EventLog (health check and resource actions,
+ * deploy/gitops/argocd/resource_customizations/eventlog.dev/EventLog/), run under
+ * gopher-lua the way Argo CD runs them, through the Go harness test/tools/cmd/argocd-lua.
+ *
+ * By default scripts run as Argo CD runs scripts from argocd-cm: base, table and
+ * package libraries only (no string, math, io, os). `openLibs: true` runs them as Argo
+ * CD runs built-in customizations (standard libraries opened).
  */
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { jsonLines, runTool, toolPath } from './go-tools.ts';
 
-export const HEALTH_LUA = fileURLToPath(new URL('../../deploy/gitops/argocd/eventlog-health.lua', import.meta.url));
+export const CUSTOMIZATION_DIR = fileURLToPath(new URL('../../deploy/gitops/argocd/resource_customizations/eventlog.dev/EventLog/', import.meta.url));
+export const HEALTH_LUA = `${CUSTOMIZATION_DIR}health.lua`;
+export const DISCOVERY_LUA = `${CUSTOMIZATION_DIR}actions/discovery.lua`;
+export const actionLua = (name: string) => `${CUSTOMIZATION_DIR}actions/${name}/action.lua`;
+export const ACTIONS = ['approve-repair', 'resume', 'suspend'] as const;
+export type ActionName = (typeof ACTIONS)[number];
+
 export const ARGOCD_CM_PATCH = fileURLToPath(new URL('../../deploy/gitops/argocd/argocd-cm-patch.yaml', import.meta.url));
 export const HEALTH_KEY = 'resource.customizations.health.eventlog.dev_EventLog';
-const LUA = process.env.LUA ?? 'lua5.1';
-
-/** A Lua string literal for any bytes (Lua 5.1 strings are byte strings; `\ddd` escapes). */
-function luaString(s: string): string {
-  let out = '"';
-  for (const b of Buffer.from(s, 'utf8')) {
-    if (b === 0x22) out += '\\"';
-    else if (b === 0x5c) out += '\\\\';
-    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b);
-    else out += `\\${b}`;
-  }
-  return `${out}"`;
-}
-
-/** A Lua table constructor for a JSON value (null and undefined become nil, as in Argo CD). */
-export function toLuaLiteral(value: unknown): string {
-  if (value === null || value === undefined) return 'nil';
-  if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`toLuaLiteral: ${value} is not a JSON number`);
-    return String(value);
-  }
-  if (typeof value === 'string') return luaString(value);
-  if (Array.isArray(value)) return `{${value.map(toLuaLiteral).join(', ')}}`;
-  if (typeof value === 'object') {
-    const fields = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== null && v !== undefined)
-      .map(([k, v]) => `[${luaString(k)}] = ${toLuaLiteral(v)}`);
-    return `{${fields.join(', ')}}`;
-  }
-  throw new Error(`toLuaLiteral: cannot convert a ${typeof value}`);
-}
-
-const HARNESS = (objLiteral: string) => `
-local obj = ${objLiteral}
-local chunk = assert(loadfile(arg[1]))
-setfenv(chunk, { obj = obj, pairs = pairs, ipairs = ipairs, next = next, tostring = tostring, tonumber = tonumber, type = type, string = string, table = table, math = math })
-local hs = chunk()
-assert(type(hs) == "table", "the health script must return a table")
-io.write(tostring(hs.status), "\\n", tostring(hs.message))
-`;
+export const ACTIONS_KEY = 'resource.customizations.actions.eventlog.dev_EventLog';
 
 export interface HealthStatus {
   status: string;
   message: string;
 }
 
-/** Evaluates the health script for `obj` (the object's JSON) in lua5.1. */
-export function runHealthCheck(obj: unknown, script: string = HEALTH_LUA): Promise<HealthStatus> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(LUA, ['-', script], { timeout: 10_000 }, (error, stdout, stderr) => {
-      if (error) {
-        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-        return reject(new Error(missing ? `${LUA} is not installed (Debian package lua5.1)` : `${LUA} failed: ${stderr || error.message}`));
-      }
-      const nl = stdout.indexOf('\n');
-      resolve({ status: stdout.slice(0, nl), message: stdout.slice(nl + 1) });
-    });
-    child.stdin?.end(HARNESS(toLuaLiteral(obj)));
-  });
+export interface ResourceAction {
+  name: string;
+  disabled: boolean;
+  iconClass?: string;
+  displayName?: string;
+}
+
+export interface ActionResult {
+  /** The object the action returned (what Argo CD diffs against the live one). */
+  object: Record<string, any>;
+  /** The JSON merge patch Argo CD sends to the API server. */
+  mergePatch: Record<string, any>;
+}
+
+export interface Options {
+  openLibs?: boolean;
+}
+
+/** Builds the harness if needed (call from beforeAll with TOOL_BUILD_TIMEOUT_MS). */
+export function ensureArgoLua(): void {
+  toolPath('argocd-lua');
+}
+
+/** One harness process for all objects; rejects naming the first script error. */
+async function runAll<T>(mode: string, script: string, objs: unknown[], opts: Options): Promise<T[]> {
+  const r = await runTool('argocd-lua', [mode, ...(opts.openLibs ? ['--open-libs'] : []), script], JSON.stringify(objs));
+  const out = jsonLines<T & { error?: string }>(r.stdout);
+  const failed = out.find((o) => o.error !== undefined);
+  if (failed) throw new Error(`argocd-lua ${mode} ${script}: ${failed.error}`);
+  if (r.code !== 0 || out.length !== objs.length) throw new Error(`argocd-lua ${mode} ${script} exited ${r.code} with ${out.length} answers for ${objs.length} objects: ${r.stderr}`);
+  return out;
+}
+
+async function run<T>(mode: string, script: string, obj: unknown, opts: Options): Promise<T> {
+  return (await runAll<T>(mode, script, [obj], opts))[0]!;
+}
+
+/** The health of each object, in order (one harness process). */
+export function runHealthChecks(objs: unknown[], script: string = HEALTH_LUA, opts: Options = {}): Promise<HealthStatus[]> {
+  return runAll<HealthStatus>('health', script, objs, opts);
+}
+
+/** The health Argo CD shows for `obj` (health.lua unless another script is given). */
+export function runHealthCheck(obj: unknown, script: string = HEALTH_LUA, opts: Options = {}): Promise<HealthStatus> {
+  return run<HealthStatus>('health', script, obj, opts);
+}
+
+/** The actions Argo CD offers for `obj`, sorted by name. */
+export async function runDiscovery(obj: unknown, opts: Options = {}): Promise<ResourceAction[]> {
+  return (await run<{ actions: ResourceAction[] }>('discovery', DISCOVERY_LUA, obj, opts)).actions;
+}
+
+/** Runs an action on `obj`: the new object and the merge patch Argo CD would send. */
+export function runAction(name: ActionName, obj: unknown, opts: Options = {}): Promise<ActionResult> {
+  return run<ActionResult>('action', actionLua(name), obj, opts);
+}
+
+export interface CaseResult {
+  case: string;
+  ok: boolean;
+  got?: unknown;
+  want?: unknown;
+  error?: string;
+}
+
+/** Runs health_test.yaml and actions/action_test.yaml of a customization directory (Argo CD's format). */
+export async function runCustomizationTests(dir: string = CUSTOMIZATION_DIR, opts: Options = {}): Promise<{ code: number; cases: CaseResult[]; summary: { passed: number; failed: number } }> {
+  const r = await runTool('argocd-lua', ['test', ...(opts.openLibs ? ['--open-libs'] : []), dir]);
+  const lines = jsonLines<CaseResult & { summary?: boolean; passed?: number; failed?: number }>(r.stdout);
+  const summary = lines.find((l) => l.summary);
+  if (!summary) throw new Error(`argocd-lua test ${dir} printed no summary (exit ${r.code}): ${r.stderr}`);
+  return { code: r.code, cases: lines.filter((l) => !l.summary), summary: { passed: summary.passed!, failed: summary.failed! } };
 }

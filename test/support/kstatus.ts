@@ -1,44 +1,38 @@
 /**
- * A small kstatus reader (the rules of sigs.k8s.io/cli-utils pkg/kstatus/status that
- * Flux's `wait: true` and `kubectl`-style tooling apply to any object), independent of
- * the operator's own code, for checking live EventLogs from the outside:
- *
- * 1. metadata.deletionTimestamp set                        -> Terminating
- * 2. status.observedGeneration present and != generation   -> InProgress
- * 3. the first of Reconciling=True / Stalled=True in the
- *    conditions list                                        -> InProgress / Failed
- * 4. a Ready condition that is not True                    -> InProgress (the kstatus
- *    convention for resources that publish Ready: abnormal-true conditions above,
- *    Ready as the normal-true summary)
- * 5. otherwise                                              -> Current
+ * kstatus verdicts from the real library (sigs.k8s.io/cli-utils/pkg/kstatus/status, the
+ * rules Flux's `wait: true` and the cli-utils applier use), through the Go harness
+ * test/tools/cmd/kstatus. Works on fixtures and on live objects fetched from the API.
  */
-export type KStatus = 'Current' | 'InProgress' | 'Failed' | 'Terminating';
+import { jsonLines, runTool, toolPath } from './go-tools.ts';
 
-interface Condition {
-  type?: string;
-  status?: string;
-  reason?: string;
-  message?: string;
+export type KStatus = 'Current' | 'InProgress' | 'Failed' | 'Terminating' | 'Unknown' | 'NotFound';
+
+export interface KStatusResult {
+  kind?: string;
+  namespace?: string;
+  name?: string;
+  status: KStatus;
+  message: string;
+  conditions: { type: string; status: string; reason?: string; message?: string }[];
 }
 
-interface Obj {
-  metadata?: { generation?: number; deletionTimestamp?: string };
-  status?: { observedGeneration?: number; conditions?: Condition[] };
+/** Builds the harness if needed (call from beforeAll with TOOL_BUILD_TIMEOUT_MS). */
+export function ensureKStatus(): void {
+  toolPath('kstatus');
 }
 
-export function computeKStatus(obj: Obj): { status: KStatus; message: string } {
-  if (obj.metadata?.deletionTimestamp) return { status: 'Terminating', message: 'resource scheduled for deletion' };
-  const generation = obj.metadata?.generation;
-  const observed = obj.status?.observedGeneration;
-  if (observed !== undefined && generation !== undefined && observed !== generation) {
-    return { status: 'InProgress', message: `generation is ${generation}, but latest observed generation is ${observed}` };
-  }
-  const conditions = obj.status?.conditions ?? [];
-  for (const c of conditions) {
-    if (c.type === 'Reconciling' && c.status === 'True') return { status: 'InProgress', message: `${c.reason}: ${c.message}` };
-    if (c.type === 'Stalled' && c.status === 'True') return { status: 'Failed', message: `${c.reason}: ${c.message}` };
-  }
-  const ready = conditions.find((c) => c.type === 'Ready');
-  if (ready && ready.status !== 'True') return { status: 'InProgress', message: `${ready.reason}: ${ready.message}` };
-  return { status: 'Current', message: ready?.message ?? 'resource is current' };
+/** kstatus of each object, in order (one harness process for all). */
+export async function kstatusOfAll(objects: unknown[]): Promise<KStatusResult[]> {
+  if (objects.length === 0) return [];
+  const r = await runTool('kstatus', [], JSON.stringify(objects));
+  const out = jsonLines<KStatusResult & { error?: string }>(r.stdout);
+  const failed = out.find((o) => o.error !== undefined);
+  if (r.code !== 0 || failed) throw new Error(`kstatus failed (exit ${r.code}): ${failed?.error ?? r.stderr}`);
+  if (out.length !== objects.length) throw new Error(`kstatus answered ${out.length} verdicts for ${objects.length} objects`);
+  return out;
+}
+
+/** kstatus of one object. */
+export async function kstatusOf(object: unknown): Promise<KStatusResult> {
+  return (await kstatusOfAll([object]))[0]!;
 }

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -105,3 +105,16 @@ afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Writes a filler file until the file system refuses (ENOSPC). */
+export async function fillFilesystem(path: string): Promise<void> {
+  const fh = await open(path, 'a');
+  const chunk = Buffer.alloc(4096, 0x66);
+  try {
+    for (;;) await fh.write(chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    await fh.close();
+  }
+}

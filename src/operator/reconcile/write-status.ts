@@ -38,10 +38,11 @@ export async function writeStatus(ctx: ReconcileContext, input: StatusInput): Pr
       if (code === 404) return { gone: true };
       throw error;
     }
+    // The gauges follow the stored status at once (Events below take API calls).
+    ctx.deps.metrics?.observe(ctx.namespace, ctx.name, next, old);
     logTransition(log, old, next);
     // Drift found and put back in this pass is gone from status; its DriftDetected still names it.
     for (const e of transitionEvents(old, next, input.drift?.outcome === 'corrected' ? input.drift.items : undefined)) await ctx.deps.recorder.record(ctx.ref, e);
-    ctx.deps.metrics?.observe(ctx.namespace, ctx.name, next, old);
     return { written: true, next };
   }
   // The status now stored (unchanged): the gauges follow it.

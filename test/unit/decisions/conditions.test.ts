@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventLogStatus } from '../../../src/api/eventlog.ts';
 import { formatTime } from '../../../src/kube/time.ts';
-import { getCondition, isTrue, kstatus, setCondition } from '../../../src/decisions/conditions.ts';
+import { getCondition, isTrue, setCondition } from '../../../src/decisions/conditions.ts';
 import { NOW, at } from './fixtures.ts';
 
 describe('formatTime', () => {
@@ -38,22 +38,5 @@ describe('setCondition', () => {
     expect(isTrue(b, 'Ready')).toBe(true);
     expect(getCondition(b, 'Stalled')?.reason).toBe('NotStalled');
     expect(getCondition(b, 'Drifted')).toBeUndefined();
-  });
-});
-
-describe('kstatus', () => {
-  const cond = (type: string, status: 'True' | 'False', generation = 2) => ({ type, status, reason: 'R', message: 'm', lastTransitionTime: '2026-11-22T05:00:00Z', observedGeneration: generation });
-  const status = (conds: ReturnType<typeof cond>[], observedGeneration = 2): EventLogStatus => ({ observedGeneration, conditions: conds });
-
-  it.each([
-    ['ready and converged', status([cond('Ready', 'True'), cond('Reconciling', 'False'), cond('Stalled', 'False')]), 'Current'],
-    ['stalled', status([cond('Ready', 'False'), cond('Reconciling', 'False'), cond('Stalled', 'True')]), 'Failed'],
-    ['reconciling', status([cond('Ready', 'False'), cond('Reconciling', 'True'), cond('Stalled', 'False')]), 'InProgress'],
-    ['not ready', status([cond('Ready', 'False'), cond('Reconciling', 'False'), cond('Stalled', 'False')]), 'InProgress'],
-    ['stale observedGeneration', status([cond('Ready', 'True', 1)], 1), 'InProgress'],
-    ['Ready from an older generation', status([cond('Ready', 'True', 1), cond('Stalled', 'False')], 2), 'InProgress'],
-    ['no status', undefined, 'InProgress'],
-  ])('%s -> %s', (_name, st, expected) => {
-    expect(kstatus(2, st).status).toBe(expected);
   });
 });

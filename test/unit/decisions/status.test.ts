@@ -1,7 +1,7 @@
 import { jsonEqual } from '../../../src/common/json.ts';
 import { describe, expect, it } from 'vitest';
 import { EventLogStatusSchema, type EventLog, type EventLogStatus } from '../../../src/api/eventlog.ts';
-import { kstatus } from '../../../src/decisions/conditions.ts';
+import { kstatusOf } from '../../support/kstatus.ts';
 import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../../src/decisions/server-status.ts';
@@ -71,7 +71,7 @@ describe('computeStatus: a healthy log', () => {
   const input = healthy();
   const s = computeStatus(input);
 
-  it('is Ready with the full structured status', () => {
+  it('is Ready with the full structured status', async () => {
     checkInvariants(s, 1);
     expect(summary(s)).toEqual({
       Ready: 'True/LogAvailable',
@@ -94,7 +94,7 @@ describe('computeStatus: a healthy log', () => {
     });
     expect(s.drift).toEqual({ detected: false });
     expect(s.log).toEqual({ records: 10, bytes: 1000, lastSequence: 10, updatedAt: '2026-11-22T05:00:00Z' });
-    expect(kstatus(1, s).status).toBe('Current');
+    expect((await kstatusOf(asEventLog(1, s))).status).toBe('Current');
   });
 
   it('a steady state changes nothing (zero writes), even after a JSON round trip', () => {
@@ -300,16 +300,16 @@ describe('computeStatus: Ready reasons, Stalled and Reconciling', () => {
 });
 
 describe('computeStatus: generations (kstatus)', () => {
-  it('a new generation is reflected in observedGeneration and every condition', () => {
+  it('a new generation is reflected in observedGeneration and every condition', async () => {
     const i = healthy();
     const s1 = computeStatus(i);
     const evl2: EventLog = { ...makeEvl({ durability: 'None' }, { generation: 2 }), status: s1 };
     // The old status is stale for generation 2.
-    expect(kstatus(2, s1).status).toBe('InProgress');
+    expect((await kstatusOf(asEventLog(2, s1))).status).toBe('InProgress');
     const pod = livePod(evl2); // rolled out already
     const s2 = computeStatus({ ...i, evl: evl2, pod, desiredPodHash: pod.metadata.annotations[SPEC_HASH_ANNOTATION], now: at(5) });
     checkInvariants(s2, 2);
-    expect(kstatus(2, s2).status).toBe('Current');
+    expect((await kstatusOf(asEventLog(2, s2))).status).toBe('Current');
     // Ready stayed True: lastTransitionTime does not move.
     expect(cond(s2, 'Ready')?.lastTransitionTime).toBe('2026-11-22T05:00:00Z');
   });
@@ -434,3 +434,8 @@ describe('statusChanged / jsonEqual', () => {
     expect(statusChanged({ phase: 'Ready' }, { phase: 'Degraded' })).toBe(true);
   });
 });
+
+/** The object kstatus reads: an EventLog at `generation` carrying `status`. */
+function asEventLog(generation: number, status: unknown) {
+  return { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', metadata: { name: 'orders', namespace: 'shop', generation }, status };
+}

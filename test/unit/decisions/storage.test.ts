@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EventLog, EventLogStatus } from '../../../src/api/eventlog.ts';
-import { kstatus } from '../../../src/decisions/conditions.ts';
+import { kstatusOf } from '../../support/kstatus.ts';
 import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../../src/decisions/server-status.ts';
@@ -137,20 +137,20 @@ const fsStatus = (state: ServerStatus['state'], usedPercent: number) =>
 const summary = (s: EventLogStatus) => Object.fromEntries((s.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
 
 describe('computeStatus: a full volume', () => {
-  it('full without autoGrow: Ready=False/StorageFull and Stalled=True/StorageFull (kstatus Failed at once)', () => {
+  it('full without autoGrow: Ready=False/StorageFull and Stalled=True/StorageFull (kstatus Failed at once)', async () => {
     const evl = makeEvl({ storage: { size: '64Mi' } });
     const s = computeStatus(live(evl, fsStatus('full', 98), '64Mi', '64Mi'));
     expect(summary(s)).toMatchObject({ Ready: 'False/StorageFull', Stalled: 'True/StorageFull', Reconciling: 'False/Stalled' });
     expect(s.conditions?.find((c) => c.type === 'Stalled')?.message).toMatch(/spec.storage.autoGrow is not set/);
     expect(s.storage).toMatchObject({ usedPercent: 98, filesystemBytes: 64 * MiB, reserveBytes: MiB, nearlyFull: true });
-    expect(kstatus(1, s).status).toBe('Failed');
+    expect((await kstatusOf(asEventLog(1, s))).status).toBe('Failed');
   });
-  it('full with autoGrow room: Ready=False/StorageFull, Reconciling=True/ResizingStorage, not Stalled (kstatus InProgress)', () => {
+  it('full with autoGrow room: Ready=False/StorageFull, Reconciling=True/ResizingStorage, not Stalled (kstatus InProgress)', async () => {
     const evl = auto();
     const s = computeStatus(live(evl, fsStatus('full', 98), '64Mi', '64Mi'));
     expect(summary(s)).toMatchObject({ Ready: 'False/StorageFull', Stalled: 'False/NotStalled', Reconciling: 'True/ResizingStorage' });
     expect(s.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/growing the PVC from 64Mi to 96Mi/);
-    expect(kstatus(1, s).status).toBe('InProgress');
+    expect((await kstatusOf(asEventLog(1, s))).status).toBe('InProgress');
   });
   it('a growth in flight is shown, recorded in history, and a larger PVC is capacity, not a shrink', () => {
     const evl = auto();
@@ -195,5 +195,36 @@ describe('restartForResize', () => {
     expect(restartForResize({ ...q, podRunning: false })).toBe(false);
     expect(restartForResize({ ...q, allowed: false })).toBe(false);
     expect(restartForResize({ ...q, resize: 'Resizing' })).toBe(false);
+  });
+});
+
+describe('storage Events', () => {
+  const ready = (status: string, reason: string) => ({ type: 'Ready', status, reason, message: `${reason} message`, lastTransitionTime: '2026-11-22T05:00:00Z' });
+  it('one Warning when a Ready log fills (NotReady), StorageFull when it was already not Ready; nearlyFull once; StorageGrown when the capacity arrives', async () => {
+    const { transitionEvents } = await import('../../../src/decisions/events.ts');
+    const reasons = (o: unknown, n: unknown) => transitionEvents(o as never, n as never).map((e) => e.reason);
+    expect(reasons({ conditions: [ready('True', 'LogAvailable')] }, { conditions: [ready('False', 'StorageFull')] })).toEqual(['NotReady']);
+    expect(reasons({ conditions: [ready('False', 'Progressing')] }, { conditions: [ready('False', 'StorageFull')] })).toEqual(['StorageFull']);
+    expect(reasons({ storage: { nearlyFull: false } }, { storage: { nearlyFull: true, usedPercent: 90 } })).toEqual(['StorageNearlyFull']);
+    expect(reasons({ storage: { nearlyFull: true } }, { storage: { nearlyFull: true } })).toEqual([]);
+    const growth = [{ from: '64Mi', to: '96Mi', at: '2026-11-22T05:00:00Z', reason: 'full' }];
+    expect(reasons({ storage: { capacity: '64Mi', growth } }, { storage: { capacity: '96Mi', growth } })).toEqual(['StorageGrown']);
+    expect(reasons({ storage: { capacity: '64Mi' } }, { storage: { capacity: '64Mi', growth } })).toEqual([]);
+  });
+});
+
+/** The object kstatus reads: an EventLog at `generation` carrying `status`. */
+function asEventLog(generation: number, status: unknown) {
+  return { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', metadata: { name: 'orders', namespace: 'shop', generation }, status };
+}
+
+describe('computeStatus: autoGrow on a class that refuses expansion', () => {
+  it('is Stalled=True/StorageNotExpandable at the threshold, before the log is full', () => {
+    const evl = auto();
+    const input = live(evl, fsStatus('ready', 85), '64Mi', '64Mi');
+    input.storageClass = { name: 'eventlog-local-fixed', found: true, allowVolumeExpansion: false };
+    const s = computeStatus(input);
+    expect(s.conditions?.find((c) => c.type === 'Stalled')).toMatchObject({ status: 'True', reason: 'StorageNotExpandable' });
+    expect(s.conditions?.find((c) => c.type === 'Stalled')?.message).toMatch(/StorageClass eventlog-local-fixed does not allow volume expansion/);
   });
 });

@@ -1,5 +1,5 @@
 // Real full filesystems (tmpfs, root only): what start-up must do without free space.
-import { mountTmpfs, type Tmpfs } from '../../support/tmpfs.ts';
+import { mountTmpfs, type Tmpfs, fillFilesystem } from '../../support/tmpfs.ts';
 import { appendFile, lstat, mkdir, open, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,18 +7,6 @@ import { acquireLock, LockedError } from '../../../src/storage/lock.ts';
 import { EventStore } from '../../../src/storage/store.ts';
 import { appendBody, openStore, segmentPaths } from './helpers.ts';
 
-/** Writes a filler file until the filesystem refuses (ENOSPC). */
-async function fill(path: string): Promise<void> {
-  const fh = await open(path, 'a');
-  const chunk = Buffer.alloc(4096, 0x66);
-  try {
-    for (;;) await fh.write(chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    await fh.close();
-  }
-}
 
 let fs: Tmpfs;
 beforeAll(async () => {
@@ -32,7 +20,7 @@ describe('start-up on a full volume (tmpfs)', () => {
   it('the lock needs no data block: a symlink LOCK when the JSON cannot be written, exclusive all the same', async () => {
     const dir = join(fs.dir, 'lock');
     await mkdir(dir);
-    await fill(join(fs.dir, 'filler-lock'));
+    await fillFilesystem(join(fs.dir, 'filler-lock'));
     const lock = await acquireLock(dir);
     const st = await lstat(join(dir, 'LOCK'));
     expect(st.isSymbolicLink()).toBe(true);
@@ -51,7 +39,7 @@ describe('start-up on a full volume (tmpfs)', () => {
     await store.close();
     const [seg] = await segmentPaths(dir);
     await appendFile(seg!, Buffer.from('a torn, unacknowledged write'));
-    await fill(join(fs.dir, 'filler-log'));
+    await fillFilesystem(join(fs.dir, 'filler-log'));
     store = await openStore(dir, { reserve: { bytes: 64 * 1024 }, maxAppendBytes: 16 * 1024 });
     expect(store.state).toBe('full');
     expect(store.report).toMatchObject({ outcome: 'TornTailTruncated', bytesTruncated: 28, recordsRecovered: 20 });

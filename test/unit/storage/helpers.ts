@@ -43,6 +43,7 @@ export async function readAll(store: EventStore): Promise<string[]> {
     const batch = await store.readAfter(after, 1000);
     if (batch.length === 0) return out;
     for (const b of batch) out.push(b.toString('utf8'));
-    after += batch.length;
+    // Follow sequences: after retention the log starts later than 1.
+    after = JSON.parse(out.at(-1)!).sequence;
   }
 }

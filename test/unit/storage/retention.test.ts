@@ -4,19 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { FIRST_SEQUENCE_MARKER, planRetention, readFirstSequence, writeFirstSequence } from '../../../src/storage/retention.ts';
 import { eventDraft, requestHash, type EventStore, type StoreOptions } from '../../../src/storage/store.ts';
 import { verifyLog } from '../../../src/storage/verify.ts';
-import { appendBody, openStore, segmentPaths, tempDir } from './helpers.ts';
+import { appendBody, openStore, segmentPaths, tempDir, readAll } from './helpers.ts';
 
-/** Every retained event, following sequences (the log may start after 1). */
-async function readAll(store: EventStore): Promise<string[]> {
-  const out: string[] = [];
-  let after = 0;
-  for (;;) {
-    const batch = await store.readAfter(after, 1000);
-    if (batch.length === 0) return out;
-    for (const b of batch) out.push(b.toString('utf8'));
-    after = JSON.parse(out.at(-1)!).sequence;
-  }
-}
 
 const DAY = 86_400_000;
 const seg = (base: number, size: number, newestMs?: number) => ({ baseSequence: base, size, newestMs });

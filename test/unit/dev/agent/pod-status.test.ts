@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { canonical, computePodStatus, liveStatusSubset, podPhase, rfc3339, type ContainerRuntimeState, type PodRuntimeState } from '../../../../dev/agent/pod-status.ts';
+import { canonical, computePodStatus, liveStatusSubset, podPhase, type ContainerRuntimeState, type PodRuntimeState } from '../../../../dev/agent/pod-status.ts';
+import { formatTime } from '../../../../src/kube/time.ts';
 
 const t0 = Date.parse('2026-01-01T10:00:00Z');
 const pod = (over: Partial<V1Pod['spec']> = {}, status?: V1Pod['status']): V1Pod => ({
@@ -123,8 +124,8 @@ describe('computePodStatus', () => {
       ],
     });
     const s = computePodStatus(live, rt([running()]), t0);
-    expect(s.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe(rfc3339(earlier));
-    expect(s.conditions.find((c) => c.type === 'ContainersReady')?.lastTransitionTime).toBe(rfc3339(t0));
+    expect(s.conditions.find((c) => c.type === 'Ready')?.lastTransitionTime).toBe(formatTime(earlier));
+    expect(s.conditions.find((c) => c.type === 'ContainersReady')?.lastTransitionTime).toBe(formatTime(t0));
     expect(s.conditions.find((c) => c.type === 'example.com/gate')).toBeDefined(); // not ours: kept
   });
 
