@@ -286,7 +286,8 @@ interface PhaseResult {
   steadyWrites: Map<string, number>;
   steadyRequests: Map<string, number>;
   steadyReconciles: number;
-  steadyPolls: number;
+  /** undefined: the operator build has no eventlog_status_polls_total (an older build). */
+  steadyPolls: number | undefined;
   /** Polls the simulated log pods answered in the window (cross-check; simulated only). */
   steadySimPolls: number | undefined;
   errors: number;
@@ -296,6 +297,8 @@ interface PhaseResult {
   events: Map<string, number>;
   deferred: number;
   conflicts: number;
+  /** Keys handed to workers while converging, by trigger (eventlog_workqueue_handed_out_total): watch events vs requeue timers. */
+  triggers: { event: number; requeue: number };
   /** Operator exits during the phase (e.g. lost leadership), each followed by a restart. */
   restarts: string[];
   leaseLosses: number;
@@ -596,7 +599,7 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
       steadyWrites,
       steadyRequests,
       steadyReconciles: sum(afterSteady, 'controller_runtime_reconcile_total') - sum(atReady, 'controller_runtime_reconcile_total'),
-      steadyPolls: sum(afterSteady, 'eventlog_status_polls_total') - sum(atReady, 'eventlog_status_polls_total'),
+      steadyPolls: afterSteady.some((x) => x.name === 'eventlog_status_polls_total') ? sum(afterSteady, 'eventlog_status_polls_total') - sum(atReady, 'eventlog_status_polls_total') : undefined,
       steadySimPolls: simPolls0 !== undefined && simPolls1 !== undefined ? simPolls1 - simPolls0 : undefined,
       errors: sum(afterSteady, 'controller_runtime_reconcile_errors_total') - sum(before, 'controller_runtime_reconcile_errors_total'),
       cpu: {
@@ -608,6 +611,10 @@ async function runPhase(mode: Mode, n: number, ctx: PhaseContext): Promise<Phase
       events: eventDecisions(before, atReady),
       deferred: sum(atReady, 'eventlog_controller_reconcile_deferred_total') - sum(before, 'eventlog_controller_reconcile_deferred_total'),
       conflicts: statusConflicts(audit, ns),
+      triggers: {
+        event: sum(atReady, 'eventlog_workqueue_handed_out_total', { trigger: 'event' }) - sum(before, 'eventlog_workqueue_handed_out_total', { trigger: 'event' }),
+        requeue: sum(atReady, 'eventlog_workqueue_handed_out_total', { trigger: 'requeue' }) - sum(before, 'eventlog_workqueue_handed_out_total', { trigger: 'requeue' }),
+      },
       restarts: [...op.restarts],
       leaseLosses,
       readyCount,
@@ -677,7 +684,7 @@ function row(r: PhaseResult): string {
     `${f(r.steady.rssMiB, 0)} MiB (${f(r.peakRssMiB, 0)})`,
     `${f(r.steady.heapUsedMiB, 1)} MiB`,
     `${f(perSecond(total(r.steadyRequests)), 1)} (writes: ${total(r.steadyWrites)} in ${f(r.steadySeconds, 0)} s)`,
-    f(perSecond(r.steadyPolls), 1),
+    r.steadyPolls === undefined ? 'n/a' : f(perSecond(r.steadyPolls), 1),
     r.errors,
     `${r.leaseLosses} / ${r.restarts.length}`,
     '',
@@ -703,8 +710,9 @@ function details(r: PhaseResult): string {
     `- RSS by mapping, idle -> steady: file-backed (node binary, libraries) ${f(r.idle.rssByMapping?.file, 0)} -> ${f(r.steady.rssByMapping?.file, 0)} MiB, malloc [heap] ${f(r.idle.rssByMapping?.malloc, 0)} -> ${f(r.steady.rssByMapping?.malloc, 0)} MiB, other anonymous (V8 heap, stacks) ${f(r.idle.rssByMapping?.anon, 0)} -> ${f(r.steady.rssByMapping?.anon, 0)} MiB`,
     `- growth per EventLog: RSS ${per(r.steady.rssMiB, r.idle.rssMiB)}, V8 heap used ${per(r.steady.heapUsedMiB, r.idle.heapUsedMiB)}`,
     `- operator CPU: ${f(r.cpu.converge)} s while converging (GC pauses ${f(r.cpu.gcConverge)} s), ${f(r.cpu.steady)} s in the steady window (GC pauses ${f(r.cpu.gcSteady)} s)`,
-    `- watch events while converging: ${breakdown(r.events)}; reconciles held back for own writes: ${r.deferred}; status patches refused 409: ${r.conflicts}`,
-    `- steady window ${f(r.steadySeconds, 0)} s: ${r.steadyReconciles} reconciles, ${r.steadyPolls} polls${r.steadySimPolls !== undefined ? ` (the simulated pods answered ${r.steadySimPolls})` : ''}; API requests by verb: ${breakdown(r.steadyRequests)}`,
+    `- reconciles while converging by trigger: ${r.triggers.event} from watch events, ${r.triggers.requeue} from requeue timers (poll interval, retries)${r.triggers.event + r.triggers.requeue === 0 ? ' (not counted by this build)' : ''}`,
+    `- watch events while converging: ${r.events.size ? breakdown(r.events) : 'not counted by this build'}; reconciles held back for own writes: ${r.deferred}; status patches refused 409: ${r.conflicts}`,
+    `- steady window ${f(r.steadySeconds, 0)} s: ${r.steadyReconciles} reconciles, ${r.steadyPolls ?? 'n/a'} polls${r.steadySimPolls !== undefined ? ` (the simulated pods answered ${r.steadySimPolls})` : ''}; API requests by verb: ${breakdown(r.steadyRequests)}`,
   ];
   if (r.heap) lines.push('', `Heap snapshot at the end of the steady window (${r.mode === 'simulated' ? 'simulated pods, ' : ''}N = ${r.n}):`, '', breakdownTable(r.heap));
   return lines.join('\n');

@@ -23,6 +23,9 @@
  *       write), skip_unchanged (nothing the cache keeps changed)
  *   eventlog_controller_reconcile_deferred_total{controller} counter
  *       keys held back until the watch brought back their own writes
+ *   eventlog_workqueue_handed_out_total{name,trigger} counter
+ *       keys handed to workers, by what queued them: event (a watch event) or requeue
+ *       (a requeue-after or a retry that came due)
  *
  * Guarantees:
  * - One set of metric objects per Registry: `RuntimeMetrics.for(registry)` is memoised,
@@ -81,6 +84,7 @@ export class RuntimeMetrics {
   readonly activeWorkers: Gauge<'controller'>;
   readonly watchEvents: Counter<'controller' | 'resource' | 'decision'>;
   readonly reconcileDeferred: Counter<'controller'>;
+  readonly handedOut: Counter<'name' | 'trigger'>;
   readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
 
   /** The metrics registered on `registry` (created on first use). */
@@ -170,6 +174,12 @@ export class RuntimeMetrics {
       labelNames: ['controller', 'resource', 'decision'],
       registers,
     });
+    this.handedOut = new Counter({
+      name: 'eventlog_workqueue_handed_out_total',
+      help: 'Keys handed to workers, by what queued them: event (a watch event) or requeue (a requeue-after or retry that came due)',
+      labelNames: ['name', 'trigger'],
+      registers,
+    });
     this.reconcileDeferred = new Counter({
       name: 'eventlog_controller_reconcile_deferred_total',
       help: 'Reconciles held back until the watch brought back the controller\'s own writes (read your writes)',
@@ -190,7 +200,9 @@ export class RuntimeMetrics {
     this.depth.set(labels, 0);
     this.adds.inc(labels, 0);
     this.retries.inc(labels, 0);
+    for (const trigger of ['event', 'requeue']) this.handedOut.inc({ name, trigger }, 0);
     return {
+      handedOut: (trigger) => this.handedOut.inc({ name, trigger }),
       add: () => this.adds.inc(labels),
       depth: (n) => this.depth.set(labels, n),
       queueDuration: (s) => this.queueDuration.observe(labels, s),
