@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from './helpers.ts';
+import { reclaimLeftovers } from '../../dev/volumes/loopfs.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'eventlog-playground-'));
@@ -94,6 +95,9 @@ function portAnswers(host: string, port: number): Promise<boolean> {
 
 afterAll(async () => {
   for (const child of running) child.kill('SIGKILL');
+  // A playground killed mid-test leaves its loop volumes mounted under dir: reclaim them
+  // the way its next start would, then remove the directory.
+  await reclaimLeftovers(dir);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -158,9 +162,17 @@ describe('npm run dev (the playground)', () => {
     expect(event).toBeDefined();
     const { child, kubeconfigPath, output } = await startPlayground();
     const ip = await demoPodIp(kubeconfigPath);
-    const res = await fetch(`http://${ip}:8080/events/${event!.id}`, { headers: await demoAuth(kubeconfigPath) });
-    expect(res.status, output()).toBe(200);
-    expect(await res.json()).toMatchObject({ id: event!.id, sequence: event!.sequence, note: 'Chidé 🎉' });
+    const auth = await demoAuth(kubeconfigPath);
+    // The pod object (and its Ready condition) survive in etcd from the first run: wait
+    // until the restarted server (its volume re-attached first) answers, then check.
+    const body = await waitFor(
+      async () => {
+        const res = await fetch(`http://${ip}:8080/events/${event!.id}`, { headers: auth }).catch(() => undefined);
+        return res?.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
+      },
+      { message: `the restarted log server to answer GET /events/${event!.id} (${output().slice(-500)})`, timeoutMs: 60_000 },
+    );
+    expect(body).toMatchObject({ id: event!.id, sequence: event!.sequence, note: 'Chidé 🎉' });
     expect(await stopWithCtrlC(child), output()).toBe(0);
   });
 });
