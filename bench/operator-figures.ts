@@ -2,7 +2,8 @@
  * The pure figures of `npm run bench:operator` (bench/operator.ts): Prometheus text
  * parsing, histogram_quantile over the difference of two scrapes, and counting one
  * user's write requests in a time window of a kube-apiserver JSON audit log.
- * Unit-tested in test/unit/bench/operator-figures.test.ts.
+ * Unit-tested in test/unit/bench/operator-figures.test.ts. Also the V8 heap sizing of a
+ * memory limit (`heapFlagsForLimit`).
  */
 import { z } from 'zod';
 
@@ -58,6 +59,7 @@ export function quantileBetween(q: number, before: Map<number, number>, after: M
 }
 
 const AuditEvent = z.object({
+  auditID: z.string().optional(),
   stage: z.string(),
   verb: z.string(),
   user: z.object({ username: z.string().optional() }).optional(),
@@ -84,3 +86,42 @@ export function countWrites(auditText: string, user: string, fromMs: number, toM
   return counts;
 }
 
+
+/**
+ * Every request (reads, watches and writes) by `user` received in [fromMs, toMs),
+ * counted once each (by auditID, whatever stages were logged) per "verb resource[/sub]".
+ * Needs an audit policy that logs the user's requests of every verb.
+ */
+export function countRequests(auditText: string, user: string, fromMs: number, toMs: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  const seen = new Set<string>();
+  for (const line of auditText.split('\n')) {
+    if (!line.trim() || !line.includes(user)) continue;
+    const parsed = AuditEvent.safeParse(JSON.parse(line));
+    if (!parsed.success) continue;
+    const e = parsed.data;
+    if (e.user?.username !== user) continue;
+    const id = e.auditID ?? line;
+    if (seen.has(id)) continue;
+    const t = Date.parse(e.requestReceivedTimestamp);
+    if (t < fromMs || t >= toMs) continue;
+    seen.add(id);
+    const key = `${e.verb} ${e.objectRef?.resource ?? '?'}${e.objectRef?.subresource ? `/${e.objectRef.subresource}` : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/**
+ * The V8 heap sizing Node gives itself inside a memory limit of `mib` MiB (libuv reads the
+ * cgroup limit, V8 sizes the heap from it), as flags for a process outside that limit:
+ * old generation max(256, limit / 2) MiB; semi space 1 MiB while the old generation is at
+ * most 256 MiB, else old / 32 (at most 64). Measured with `docker run -m <limit>
+ * eventlog:dev` (heap_size_limit, largest new space): 384Mi -> 259 MiB and 1 MiB,
+ * 1024Mi -> 560 and 16, 4096Mi -> 2240 and 64, which these flags reproduce exactly.
+ */
+export function heapFlagsForLimit(mib: number): string[] {
+  const old = Math.max(256, Math.floor(mib / 2));
+  const semi = old <= 256 ? 1 : Math.min(64, Math.floor(old / 32));
+  return [`--max-old-space-size=${old}`, `--max-semi-space-size=${semi}`];
+}

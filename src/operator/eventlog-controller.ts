@@ -14,8 +14,8 @@
  *   status    compute, write if changed, record Events, feed the gauges
  *
  * Guarantees
- * - Reads come from the caches; only the StorageClass (not watched) is read from the
- *   API server, plus the cases owned.ts names (a token Secret the cache has not seen, an
+ * - Reads come from the caches; only the StorageClass (not watched; a read is reused for
+ *   up to 30 s) is read from the API server, plus the cases owned.ts names (a token Secret the cache has not seen, an
  *   owned object that lost its watched label).
  * - Writes to the EventLog: the finalizer (guarded JSON patches) and the status
  *   subresource. Spec and other metadata are never written. A steady EventLog causes
@@ -25,21 +25,23 @@
  */
 import { API_VERSION, EVENTLOG_RESOURCE, FINALIZER, KIND, parseEventLog } from '../api/eventlog.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, networkPolicyName, podName, pvcName, serviceName, tokenSecretName } from '../decisions/desired.ts';
-import { LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../decisions/labels.ts';
+import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../decisions/labels.ts';
 import { nextRequeueMs } from '../decisions/plan.ts';
 import { countersRefreshDueIn, pollTimeoutTolerated, type StatusInput } from '../decisions/status.ts';
 import { TOKEN_KEY, tokenFromSecret } from '../decisions/token.ts';
 import { ensureFinalizer, type FinalizerTarget } from '../runtime/finalizer.ts';
+import { composeTransforms, keepManagedFieldsOf, sharedSubtrees, withoutAllAnnotations, withoutAnnotations, withoutFinalizers, withoutManagedFields } from '../runtime/predicates.ts';
 import type { ControllerDefinition, ReconcileRequest } from '../runtime/manager.ts';
 import { Outcome, type ReconcileOutcome } from '../runtime/reconcile.ts';
 import { Resource, Resources, resourcePath } from '../runtime/resources.ts';
+import { TtlCache } from '../runtime/ttl-cache.ts';
 import { pollServerStatus, requestRepair } from './poller.ts';
 import { step, type EventLogControllerDeps, type EventLogMemory, type LiveObjects, type RawEventLog, type ReconcileContext } from './reconcile/context.ts';
 import { finalize } from './reconcile/deletion.ts';
 import { observeServer } from './reconcile/observe.ts';
 import { applyOwned, desiredSet, reportOwnedDrift } from './reconcile/owned.ts';
 import { maybeRepair } from './reconcile/repair.ts';
-import { lookupStorageClass } from './reconcile/storage-class.ts';
+import { lookupStorageClass, type StorageClassInfo } from './reconcile/storage-class.ts';
 import { maybeGrowStorage } from './reconcile/storage-growth.ts';
 import { writeStatus } from './reconcile/write-status.ts';
 import { resizeState } from '../decisions/storage.ts';
@@ -48,14 +50,34 @@ import type { SecretObject } from './token-secret.ts';
 export type { EventLogControllerDeps } from './reconcile/context.ts';
 
 export const CONTROLLER_NAME = 'eventlog';
+/** How old a StorageClass read may be (allowVolumeExpansion, existence). */
+export const STORAGE_CLASS_TTL_MS = 30_000;
 /** Owned objects are watched with this selector (every owned object carries the label). */
 export const OWNED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+/**
+ * What the caches keep (memory and watch events: docs/benchmarks.md). The reconcile never
+ * reads an EventLog's managedFields or kubectl's last-applied copy of it; of an owned
+ * object's managedFields it reads only our own applied entry (drift.ts
+ * classifyDifferences); it never reads an owned object's finalizers, nor annotations of
+ * the PVC, Service, Secret and NetworkPolicy (their desired objects set none, so drift
+ * compares none). A change to those alone (the PVC's kubernetes.io/pvc-protection
+ * finalizer, the PV controller's storage-provisioner annotations) then reconciles nothing.
+ * A step that starts reading one of these must drop it from the transform. Equal specs,
+ * statuses and managedFields trees are shared between cached objects (sharedSubtrees).
+ */
+const shared = sharedSubtrees([['spec'], ['status'], ['metadata', 'managedFields']]);
+const primaryTransform = composeTransforms(withoutManagedFields, withoutAnnotations(['kubectl.kubernetes.io/last-applied-configuration']), shared);
+const podTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers, shared);
+const ownedTransform = composeTransforms(keepManagedFieldsOf(FIELD_MANAGER), withoutFinalizers, withoutAllAnnotations, shared);
 
 export function eventLogController(deps: EventLogControllerDeps): ControllerDefinition {
   const port = deps.port ?? DEFAULT_PORT;
   const now = deps.now ?? (() => new Date());
   const resources = new Resources(deps.http);
   const poll = deps.poll ?? pollServerStatus;
+  /** StorageClasses are read (RBAC: get only), not watched: at most one GET per class per 30 s, not one per pass. */
+  const storageClasses = new TtlCache<StorageClassInfo>(STORAGE_CLASS_TTL_MS);
   const runRepair = deps.repair ?? requestRepair;
   /** What this process remembers per EventLog key between passes (reconcile/context.ts). */
   const memory = new Map<string, EventLogMemory>();
@@ -120,7 +142,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
 
     // ---- storage class ----
     const className = evl.spec.storage.storageClassName ?? live.pvc?.spec?.storageClassName;
-    const storageClass = className ? await step(ctx, `reading StorageClass ${className}`, () => lookupStorageClass(resources, className)) : undefined;
+    const storageClass = className ? await step(ctx, `reading StorageClass ${className}`, () => storageClasses.get(className, () => lookupStorageClass(resources, className))) : undefined;
 
     // ---- owned objects ----
     const owned = suspended ? reportOwnedDrift(ctx, live) : storageClass?.found === false ? undefined : await applyOwned(ctx, live);
@@ -160,15 +182,15 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
 
   return {
     name: CONTROLLER_NAME,
-    primary: { ...EVENTLOG_RESOURCE, apiVersion: API_VERSION, kind: KIND },
+    primary: { ...EVENTLOG_RESOURCE, apiVersion: API_VERSION, kind: KIND, transform: primaryTransform },
     owned: {
-      pods: { ...Resource.pods, labelSelector: OWNED_SELECTOR },
-      persistentvolumeclaims: { ...Resource.persistentVolumeClaims, labelSelector: OWNED_SELECTOR },
-      services: { ...Resource.services, labelSelector: OWNED_SELECTOR },
+      pods: { ...Resource.pods, labelSelector: OWNED_SELECTOR, transform: podTransform },
+      persistentvolumeclaims: { ...Resource.persistentVolumeClaims, labelSelector: OWNED_SELECTOR, transform: ownedTransform },
+      services: { ...Resource.services, labelSelector: OWNED_SELECTOR, transform: ownedTransform },
       // Only Secrets with our label are listed and cached (RBAC cannot narrow list/watch
       // by label: the ClusterRole still allows reading every Secret; see docs/operator.md).
-      secrets: { ...Resource.secrets, labelSelector: OWNED_SELECTOR },
-      networkpolicies: { ...Resource.networkPolicies, labelSelector: OWNED_SELECTOR },
+      secrets: { ...Resource.secrets, labelSelector: OWNED_SELECTOR, transform: ownedTransform },
+      networkpolicies: { ...Resource.networkPolicies, labelSelector: OWNED_SELECTOR, transform: ownedTransform },
     },
     reconcile,
   };

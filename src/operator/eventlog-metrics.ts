@@ -13,6 +13,9 @@
  *   eventlog_storage_resizing{namespace,name}        gauge 1 while a PVC expansion is in progress
  *   eventlog_recoveries_total{outcome}               counter: recoveries (one per server boot) this
  *                                                    process saw appear in a status it wrote
+ *   eventlog_status_polls_total{result}              counter: GET /status polls of log servers by
+ *                                                    result (ok, or the PollError kind): the load
+ *                                                    the operator puts on the log servers
  *
  * Guarantees
  * - `eventLogSamples` (pure) decides every value; the `EventLogMetrics` class only
@@ -34,6 +37,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
+import { PollError, type ServerObservation } from '../decisions/server-status.ts';
 import { isQuantity, quantityToUnits } from '../kube/quantity.ts';
 import { perRegistry } from '../runtime/metrics.ts';
 
@@ -129,6 +133,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
   readonly storageProjectedFull: Gauge<'namespace' | 'name'>;
   readonly storageGrowths: Counter<'namespace' | 'name'>;
   readonly recoveries: Counter<'outcome'>;
+  readonly polls: Counter<'result'>;
   /** The phase label currently exported per `namespace/name`, to remove it on change. */
   readonly #phases = new Map<string, string>();
 
@@ -157,6 +162,13 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.storageGrowths = new Counter({ name: 'eventlog_storage_growths_total', help: 'PVC expansions asked for by autoGrow, seen by this operator process', labelNames, registers });
     this.recoveries = new Counter({ name: 'eventlog_recoveries_total', help: 'Start-up recoveries of log servers seen by this operator process, by outcome', labelNames: ['outcome'], registers });
     for (const outcome of Object.values(RecoveryOutcome)) this.recoveries.inc({ outcome }, 0);
+    this.polls = new Counter({ name: 'eventlog_status_polls_total', help: 'GET /status polls of log servers by this operator process, by result (ok or the failure kind)', labelNames: ['result'], registers });
+    for (const result of ['ok', ...Object.values(PollError)]) this.polls.inc({ result }, 0);
+  }
+
+  /** One poll of a log server and how it went. */
+  countPoll(observation: ServerObservation): void {
+    this.polls.inc({ result: observation.ok ? 'ok' : observation.error });
   }
 
   observe(namespace: string, name: string, status: EventLogStatus, old: EventLogStatus | undefined): void {

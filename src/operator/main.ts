@@ -9,23 +9,27 @@
  *
  * Leader election uses a Lease in `--leader-election-namespace` (env POD_NAMESPACE);
  * that namespace must exist (the operator does not create it).
+ *
+ * Memory: the official Kubernetes client (`@kubernetes/client-node`) is not loaded
+ * unless the kubeconfig needs it (exec plugins, auth providers, proxies: see
+ * src/runtime/kubeconfig.ts); everything goes through `KubeHttp`, and server-side
+ * applies through `ServerSideApplier` (no discovery). docs/benchmarks.md has the figures.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createLogger, type Logger } from '../common/logger.ts';
-import { ManifestApplier } from '../kube/apply.ts';
+import { ServerSideApplier } from '../runtime/apply.ts';
 import { KubeHttp, type KubeHttpOptions } from '../runtime/kube-http.ts';
+import { loadKubeAccess, type KubeAccess } from '../runtime/kubeconfig.ts';
 import { ConfigError, parseOperatorConfig, usage, type OperatorConfig } from './config.ts';
 import { eventLogController } from './eventlog-controller.ts';
 import { EventLogMetrics } from './eventlog-metrics.ts';
+import { pollServerStatus } from './poller.ts';
 import { Manager } from '../runtime/manager.ts';
 import { EventRecorder } from '../runtime/recorder.ts';
 
 export const REPORTING_CONTROLLER = 'eventlog.dev/eventlog-operator';
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export interface MainIo {
   stdout: { write(s: string): unknown };
@@ -41,13 +45,12 @@ export interface MainIo {
   onRequest?: KubeHttpOptions['onRequest'];
 }
 
-/** `--kubeconfig`/KUBECONFIG, else in-cluster, else the default (~/.kube/config). */
-export function loadKubeConfig(config: Pick<OperatorConfig, 'kubeconfig'>, env: NodeJS.ProcessEnv): KubeConfig {
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else if (env.KUBERNETES_SERVICE_HOST && existsSync(IN_CLUSTER_TOKEN)) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
+/**
+ * `--kubeconfig`, else in-cluster, else the default (KUBECONFIG, ~/.kube/config). The
+ * light loader where it can, the official client's KubeConfig where it must.
+ */
+export async function loadKubeConfig(config: Pick<OperatorConfig, 'kubeconfig'>, env: NodeJS.ProcessEnv): Promise<KubeAccess> {
+  return (await loadKubeAccess(config.kubeconfig, env)).access;
 }
 
 export async function main(argv: string[], io: MainIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, signals: process }): Promise<number> {
@@ -66,9 +69,9 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     return 0;
   }
   const log = io.log ?? createLogger('eventlog-operator', config.logLevel);
-  let kc: KubeConfig;
+  let kc: KubeAccess;
   try {
-    kc = loadKubeConfig(config, io.env);
+    kc = await loadKubeConfig(config, io.env);
     if (!kc.getCurrentCluster()) throw new Error('no current cluster in the kubeconfig');
   } catch (error) {
     io.stderr.write(`eventlog operator: cannot load a kubeconfig: ${(error as Error).message}\n`);
@@ -81,12 +84,19 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
   // One API client for everything (watches, Lease, applies, status, Events).
   const http = new KubeHttp(kc, io.onRequest ? { onRequest: io.onRequest } : {});
   const recorder = new EventRecorder({ http, controller: REPORTING_CONTROLLER, instance: identity, log });
+  const metrics = EventLogMetrics.for(registry);
   const controller = eventLogController({
     http,
-    applier: ManifestApplier.forConfig(kc, { http }),
+    applier: new ServerSideApplier(http),
     recorder,
     config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace, storageWarningPercent: config.storageWarningPercent },
-    metrics: EventLogMetrics.for(registry),
+    metrics,
+    // Counted, so the load on the log servers is visible (eventlog_status_polls_total).
+    poll: async (podIP, port, opts) => {
+      const observation = await pollServerStatus(podIP, port, opts);
+      metrics.countPoll(observation);
+      return observation;
+    },
   });
   const manager = new Manager({
     kubeConfig: kc,

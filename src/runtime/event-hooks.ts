@@ -10,9 +10,20 @@
 import type { Logger } from '../common/logger.ts';
 import type { StoreChange } from './store.ts';
 
-export type AddHook<T> = (obj: T) => void;
-export type UpdateHook<T> = (oldObj: T, newObj: T) => void;
-export type DeleteHook<T> = (obj: T) => void;
+/**
+ * How a change reached the cache: `listed` when a (re)list found it, so an update may
+ * span several writes; false for one watch event (exactly one write).
+ */
+export interface ChangeInfo {
+  listed: boolean;
+}
+
+export const LISTED: ChangeInfo = Object.freeze({ listed: true });
+export const WATCHED: ChangeInfo = Object.freeze({ listed: false });
+
+export type AddHook<T> = (obj: T, info: ChangeInfo) => void;
+export type UpdateHook<T> = (oldObj: T, newObj: T, info: ChangeInfo) => void;
+export type DeleteHook<T> = (obj: T, info: ChangeInfo) => void;
 
 export class EventHooks<T> {
   readonly #log: Logger;
@@ -24,10 +35,10 @@ export class EventHooks<T> {
     this.#log = log;
   }
 
-  /** Registers `fn` and calls it at once for each of `existing`. Returns an unsubscribe function. */
+  /** Registers `fn` and calls it at once for each of `existing` (as listed). Returns an unsubscribe function. */
   onAdd(fn: AddHook<T>, existing: Iterable<T> = []): () => void {
     this.#add.add(fn);
-    for (const obj of existing) this.#call('add', () => fn(obj));
+    for (const obj of existing) this.#call('add', () => fn(obj, LISTED));
     return () => this.#add.delete(fn);
   }
 
@@ -41,16 +52,16 @@ export class EventHooks<T> {
     return () => this.#delete.delete(fn);
   }
 
-  emit(change: StoreChange<T>): void {
+  emit(change: StoreChange<T>, info: ChangeInfo): void {
     switch (change.type) {
       case 'add':
-        for (const h of this.#add) this.#call('add', () => h(change.obj));
+        for (const h of this.#add) this.#call('add', () => h(change.obj, info));
         break;
       case 'update':
-        for (const h of this.#update) this.#call('update', () => h(change.old, change.obj));
+        for (const h of this.#update) this.#call('update', () => h(change.old, change.obj, info));
         break;
       case 'delete':
-        for (const h of this.#delete) this.#call('delete', () => h(change.obj));
+        for (const h of this.#delete) this.#call('delete', () => h(change.obj, info));
         break;
     }
   }

@@ -1,9 +1,10 @@
 /**
  * A minimal raw HTTP client for the Kubernetes API, used by the watcher (lists and watch
- * streams) and the leader elector (Lease get/create/update). It sits under the
- * official client's credentials: every request is prepared by
- * `KubeConfig.applyToHTTPSOptions` (CA, client certificate, bearer token / exec / auth
- * providers, proxy agent), so it authenticates exactly like `kc.makeApiClient(...)`.
+ * streams), the leader elector (Lease get/create/update) and every write the operator
+ * makes. Every request is prepared by `applyToHTTPSOptions` of a `KubeAccess`: the
+ * operator's light kubeconfig (kubeconfig.ts: CA, client certificate, bearer token,
+ * one keep-alive agent) or the official client's `KubeConfig` (exec / auth providers,
+ * proxy agent), so it authenticates exactly like `kc.makeApiClient(...)`.
  *
  * Why not the generated API clients / `Watch`:
  * - `Watch` (client-node 2.0.1) aborts a stream after 30 s without bytes; a quiet watch
@@ -29,10 +30,14 @@
  * - `onRequest` (optional) sees every request once its answer's status is known (a
  *   watch: when its stream opens or is refused) or it failed without one. It is how the
  *   RBAC test lists what the operator really calls; it must not throw.
+ * - `observeWrites` listeners see the parsed body of every successful POST/PUT/PATCH
+ *   (the object the write produced, with its new resourceVersion) before the caller
+ *   does. The Manager uses it to recognise the watch events of its own writes; a
+ *   listener must be cheap and must not throw (an exception is swallowed).
  */
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 
 /** A Kubernetes `Status` object (the body of API errors and watch ERROR events). */
 export interface KubeStatus {
@@ -134,16 +139,26 @@ function abortError(signal: AbortSignal): Error {
   return err;
 }
 
+/** Sees the result of one successful write (see `KubeHttp.observeWrites`). */
+export type WriteListener = (write: { method: string; path: string; object: unknown }) => void;
+
 export class KubeHttp {
-  readonly #kc: KubeConfig;
+  readonly #kc: KubeAccess;
   readonly #requestTimeoutMs: number;
   readonly #onRequest: KubeHttpOptions['onRequest'];
   readonly #streams = new Set<ClientRequest>();
+  readonly #writeListeners = new Set<WriteListener>();
 
-  constructor(kc: KubeConfig, opts: KubeHttpOptions = {}) {
+  constructor(kc: KubeAccess, opts: KubeHttpOptions = {}) {
     this.#kc = kc;
     this.#requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
     this.#onRequest = opts.onRequest;
+  }
+
+  /** Calls `fn` with the result of every successful POST/PUT/PATCH; returns an unsubscribe function. */
+  observeWrites(fn: WriteListener): () => void {
+    this.#writeListeners.add(fn);
+    return () => this.#writeListeners.delete(fn);
   }
 
   /** The API server URL of the current context. */
@@ -187,6 +202,15 @@ export class KubeHttp {
     const code = res.statusCode;
     if (code >= 200 && code < 300) {
       if (parsed === undefined) throw new Error(`${what}: HTTP ${code} with a body that is not JSON: ${text.slice(0, 200)}`);
+      if (method !== 'GET' && method !== 'DELETE' && this.#writeListeners.size > 0) {
+        for (const l of this.#writeListeners) {
+          try {
+            l({ method, path, object: parsed });
+          } catch {
+            /* a listener must not break the request */
+          }
+        }
+      }
       return parsed as T;
     }
     const status = parsed && typeof parsed === 'object' ? (parsed as KubeStatus) : { message: text.slice(0, 300) };

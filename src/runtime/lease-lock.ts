@@ -3,7 +3,7 @@
  * `coordination.k8s.io/v1` Lease with optimistic concurrency (every update carries the
  * resourceVersion that was read), keeping fields other writers set.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import { KubeHttp, statusCodeOf } from './kube-http.ts';
 import { Resource, resourcePath } from './resources.ts';
 
@@ -73,7 +73,7 @@ export class KubeLeaseLock implements LeaseLock {
   /** The last object read or written, so an update keeps labels/annotations/other spec fields. */
   #last: LeaseObject | undefined;
 
-  constructor(kc: KubeConfig | KubeHttp, namespace: string, name: string) {
+  constructor(kc: KubeAccess | KubeHttp, namespace: string, name: string) {
     this.#http = kc instanceof KubeHttp ? kc : new KubeHttp(kc, { requestTimeoutMs: 30_000 });
     this.#namespace = namespace;
     this.#name = name;

@@ -16,6 +16,17 @@
  *   controller_runtime_max_concurrent_reconciles{controller} gauge
  *   controller_runtime_active_workers{controller}  gauge
  *
+ * and two of this runtime's own (no controller-runtime equivalent):
+ *
+ *   eventlog_controller_watch_events_total{controller,resource,decision} counter
+ *       watch events by what they did: enqueue, skip_own_write (the event of our own
+ *       write), skip_unchanged (nothing the cache keeps changed)
+ *   eventlog_controller_reconcile_deferred_total{controller} counter
+ *       keys held back until the watch brought back their own writes
+ *   eventlog_workqueue_handed_out_total{name,trigger} counter
+ *       keys handed to workers, by what queued them: event (a watch event) or requeue
+ *       (a requeue-after or a retry that came due)
+ *
  * Guarantees:
  * - One set of metric objects per Registry: `RuntimeMetrics.for(registry)` is memoised,
  *   so any number of queues/controllers can share a registry without "already
@@ -71,6 +82,9 @@ export class RuntimeMetrics {
   readonly reconcileTime: Histogram<'controller'>;
   readonly maxConcurrent: Gauge<'controller'>;
   readonly activeWorkers: Gauge<'controller'>;
+  readonly watchEvents: Counter<'controller' | 'resource' | 'decision'>;
+  readonly reconcileDeferred: Counter<'controller'>;
+  readonly handedOut: Counter<'name' | 'trigger'>;
   readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
 
   /** The metrics registered on `registry` (created on first use). */
@@ -154,6 +168,30 @@ export class RuntimeMetrics {
       labelNames: ['controller'],
       registers,
     });
+    this.watchEvents = new Counter({
+      name: 'eventlog_controller_watch_events_total',
+      help: 'Watch events per controller and resource, by decision: enqueue, skip_own_write (the event of our own write), skip_unchanged (nothing the cache keeps changed)',
+      labelNames: ['controller', 'resource', 'decision'],
+      registers,
+    });
+    this.handedOut = new Counter({
+      name: 'eventlog_workqueue_handed_out_total',
+      help: 'Keys handed to workers, by what queued them: event (a watch event) or requeue (a requeue-after or retry that came due)',
+      labelNames: ['name', 'trigger'],
+      registers,
+    });
+    this.reconcileDeferred = new Counter({
+      name: 'eventlog_controller_reconcile_deferred_total',
+      help: 'Reconciles held back until the watch brought back the controller\'s own writes (read your writes)',
+      labelNames: ['controller'],
+      registers,
+    });
+  }
+
+  /** Counts watch events of controller `controller` by resource and decision. */
+  forWatchEvents(controller: string): (resource: string, decision: 'enqueue' | 'skip_own_write' | 'skip_unchanged') => void {
+    this.reconcileDeferred.inc({ controller }, 0);
+    return (resource, decision) => this.watchEvents.inc({ controller, resource, decision });
   }
 
   /** Hooks for a `WorkQueue` named `name`. */
@@ -162,7 +200,9 @@ export class RuntimeMetrics {
     this.depth.set(labels, 0);
     this.adds.inc(labels, 0);
     this.retries.inc(labels, 0);
+    for (const trigger of ['event', 'requeue']) this.handedOut.inc({ name, trigger }, 0);
     return {
+      handedOut: (trigger) => this.handedOut.inc({ name, trigger }),
       add: () => this.adds.inc(labels),
       depth: (n) => this.depth.set(labels, n),
       queueDuration: (s) => this.queueDuration.observe(labels, s),

@@ -11,6 +11,10 @@
  *   updates for keys whose `metadata.resourceVersion` changed, deletes for keys that are
  *   gone; unchanged objects (same resourceVersion) produce no change.
  * - `list(namespace?)` returns a fresh array (safe to sort); order is unspecified.
+ * - `transform` (optional) runs on every object before it is stored (and on the object a
+ *   delete reports): a cache keeps only what its readers use (e.g. no managedFields).
+ *   It must keep `metadata.name`, `namespace`, `uid` and `resourceVersion`, may return
+ *   the object it was given (modified) or a new one, and must not throw.
  *
  * Caveats:
  * - Objects without `metadata.name` are rejected by `keyOf` (the API never sends them).
@@ -81,9 +85,16 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   readonly #items = new Map<string, T>();
   readonly #byNamespace = new Map<string, Set<string>>();
   readonly #freeze: boolean;
+  readonly #transform: ((obj: T) => T) | undefined;
 
-  constructor(opts: { freeze?: boolean } = {}) {
+  constructor(opts: { freeze?: boolean; transform?: (obj: T) => T } = {}) {
     this.#freeze = opts.freeze ?? true;
+    this.#transform = opts.transform;
+  }
+
+  #prepare(obj: T): T {
+    const o = this.#transform ? this.#transform(obj) : obj;
+    return this.#freeze ? deepFreeze(o) : o;
   }
 
   get size(): number {
@@ -131,7 +142,7 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
     const old = this.#items.get(key);
     if (!old) return undefined;
     this.#delete(key);
-    return { type: 'delete', obj: this.#freeze ? deepFreeze(obj) : obj };
+    return { type: 'delete', obj: this.#prepare(obj) };
   }
 
   /** Replace the whole content (a relist); returns the changes, adds/updates first, then deletes. */
@@ -154,7 +165,7 @@ export class Store<T extends KubeObject> implements ReadonlyStore<T> {
   }
 
   #set(key: string, obj: T): void {
-    this.#items.set(key, this.#freeze ? deepFreeze(obj) : obj);
+    this.#items.set(key, this.#prepare(obj));
     const ns = splitKey(key).namespace;
     let set = this.#byNamespace.get(ns);
     if (!set) this.#byNamespace.set(ns, (set = new Set()));

@@ -52,11 +52,13 @@
  */
 import type { Logger } from '../common/logger.ts';
 import { silentLogger } from '../common/logger.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { KubeApiError, KubeHttp, statusCodeOf } from './kube-http.ts';
 import { httpListWatch, type ListPage, type ListWatchSource, type ResourceRef, type WatchEvent, type WatchRequest } from './list-watch.ts';
-import { EventHooks, type AddHook, type DeleteHook, type UpdateHook } from './event-hooks.ts';
+import { EventHooks, LISTED, WATCHED, type AddHook, type DeleteHook, type UpdateHook } from './event-hooks.ts';
+
+export type { ChangeInfo } from './event-hooks.ts';
 import { keyOf, Store, type KubeObject, type ReadonlyStore } from './store.ts';
 
 export { keyOf, type KubeObject, type ReadonlyStore } from './store.ts';
@@ -91,6 +93,8 @@ export interface WatcherOptions<T> {
   unhealthyAfterMs?: number;
   /** Deep-freeze cached objects. Default true. */
   freeze?: boolean;
+  /** Runs on every object before it is cached (store.ts: keep only what readers use). */
+  transform?: (obj: T) => T;
 }
 
 export type WatcherPhase = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
@@ -179,7 +183,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       resetAfterMs: opts.backoff?.resetAfterMs ?? DEFAULTS.resetAfterMs,
     };
     this.#unhealthyAfterMs = opts.unhealthyAfterMs ?? 2 * this.#backoff.maxMs;
-    this.#store = new Store<T>({ freeze: opts.freeze ?? true });
+    this.#store = new Store<T>({ freeze: opts.freeze ?? true, ...(opts.transform ? { transform: opts.transform } : {}) });
     this.#hooks = new EventHooks<T>(this.#log);
     this.#disconnectedSince = this.#clock.now();
   }
@@ -403,7 +407,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     this.#rv = rv;
     this.#lists++;
     this.#log.debug({ rv, items: items.length, changes: changes.length }, 'watcher: listed');
-    for (const c of changes) this.#hooks.emit(c);
+    for (const c of changes) this.#hooks.emit(c, LISTED);
     if (!this.#synced) {
       this.#synced = true;
       this.#log.info({ rv, items: items.length }, 'watcher: synced');
@@ -474,13 +478,13 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       case 'MODIFIED': {
         const change = this.#store.upsert(ev.object);
         this.#advance(ev.object);
-        if (change) this.#hooks.emit(change);
+        if (change) this.#hooks.emit(change, WATCHED);
         return;
       }
       case 'DELETED': {
         const change = this.#store.remove(ev.object);
         this.#advance(ev.object);
-        if (change) this.#hooks.emit(change);
+        if (change) this.#hooks.emit(change, WATCHED);
         return;
       }
       default: {
@@ -503,7 +507,7 @@ export interface WatchResourceOptions<T> extends Omit<WatcherOptions<T>, 'source
 }
 
 /** A started-later watcher for one resource of the cluster in `kc`. Call `start()`. */
-export function watchResource<T extends KubeObject>(kc: KubeConfig, ref: ResourceRef, opts: WatchResourceOptions<T> = {}): Watcher<T> {
+export function watchResource<T extends KubeObject>(kc: KubeAccess, ref: ResourceRef, opts: WatchResourceOptions<T> = {}): Watcher<T> {
   const { http, ...rest } = opts;
   return new Watcher<T>({ ...rest, source: httpListWatch<T>(http ?? new KubeHttp(kc), ref) });
 }

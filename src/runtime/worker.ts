@@ -10,6 +10,10 @@
  * - A failed reconcile is logged exactly once, here, with the key and the retry count.
  * - `runWorkers` resolves when every worker has exited (after the queue shuts down) and
  *   never rejects on handler errors.
+ * - `defer(key)` (optional) is asked first: true means "not now" - the handler does not
+ *   run, nothing is counted as a reconcile, the back-off is left as it is, and the caller
+ *   that deferred the key adds it again when it is ready (the Manager: once its own
+ *   writes are back in the cache).
  */
 import type { Logger } from '../common/logger.ts';
 import { Outcome, isOutcome, type ReconcileHandler, type ReconcileOutcome, type ReconcileResult } from './reconcile.ts';
@@ -29,15 +33,17 @@ export interface ControllerMetrics {
   maxConcurrentReconciles(n: number): void;
 }
 
-export interface RunWorkersOptions {
+export interface RunWorkersOptions<K = unknown> {
   /** Reconcile metrics (controller-runtime names); see `metrics.ts`. */
   controllerMetrics?: ControllerMetrics;
   /** Where retried and terminal errors are logged (with the key). */
   logger?: Logger;
+  /** True: skip this key now (see the module doc); the caller re-adds it. */
+  defer?: (key: K) => boolean;
 }
 
 /** Runs `n` workers on `queue` until it shuts down. */
-export async function runWorkers<K>(queue: WorkQueue<K>, n: number, handler: ReconcileHandler<K>, options: RunWorkersOptions = {}): Promise<void> {
+export async function runWorkers<K>(queue: WorkQueue<K>, n: number, handler: ReconcileHandler<K>, options: RunWorkersOptions<K> = {}): Promise<void> {
   if (!Number.isInteger(n) || n < 1) throw new Error(`WorkQueue(${queue.name}).runWorkers: need a positive integer, got ${n}`);
   options.controllerMetrics?.maxConcurrentReconciles(n);
   const workers: Promise<void>[] = [];
@@ -45,16 +51,26 @@ export async function runWorkers<K>(queue: WorkQueue<K>, n: number, handler: Rec
   await Promise.all(workers);
 }
 
-async function worker<K>(queue: WorkQueue<K>, handler: ReconcileHandler<K>, options: RunWorkersOptions): Promise<void> {
+async function worker<K>(queue: WorkQueue<K>, handler: ReconcileHandler<K>, options: RunWorkersOptions<K>): Promise<void> {
   for (;;) {
     const key = await queue.get();
     if (key === undefined) return;
+    let deferred = false;
+    try {
+      deferred = options.defer?.(key) ?? false;
+    } catch (error) {
+      options.logger?.error({ queue: queue.name, key: String(key), err: error }, 'defer check threw; reconciling now');
+    }
+    if (deferred) {
+      queue.done(key);
+      continue;
+    }
     await processKey(queue, key, handler, options);
   }
 }
 
 /** Processes a key obtained from `queue.get()`: run the handler, apply the outcome, `done` (one worker step). */
-export async function processKey<K>(queue: WorkQueue<K>, key: K, handler: ReconcileHandler<K>, options: RunWorkersOptions = {}): Promise<ReconcileOutcome> {
+export async function processKey<K>(queue: WorkQueue<K>, key: K, handler: ReconcileHandler<K>, options: RunWorkersOptions<K> = {}): Promise<ReconcileOutcome> {
   const cm = options.controllerMetrics;
   const start = queue.clock.now();
   cm?.activeWorkers(1);
@@ -75,7 +91,7 @@ export async function processKey<K>(queue: WorkQueue<K>, key: K, handler: Reconc
   return outcome;
 }
 
-function applyOutcome<K>(queue: WorkQueue<K>, key: K, outcome: ReconcileOutcome, options: RunWorkersOptions): void {
+function applyOutcome<K>(queue: WorkQueue<K>, key: K, outcome: ReconcileOutcome, options: RunWorkersOptions<K>): void {
   const cm = options.controllerMetrics;
   switch (outcome.type) {
     case 'done':

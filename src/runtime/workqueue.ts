@@ -77,6 +77,11 @@ export interface WorkQueueMetrics {
   retry(): void;
   /** The queue registers how to compute unfinished work; backends read it at scrape time. */
   bindUnfinishedWork?(source: () => UnfinishedWork): void;
+  /**
+   * A key was handed out, by what first queued it: `event` (`add`) or `requeue` (an
+   * `addAfter`/`addRateLimited` that came due). Not a client-go metric.
+   */
+  handedOut?(trigger: 'event' | 'requeue'): void;
 }
 
 
@@ -224,6 +229,8 @@ export class WorkQueue<K = string> {
 
   readonly #addedAt = new Map<K, number>();
   readonly #startedAt = new Map<K, number>();
+  /** Keys waiting because a delayed add came due (the rest were added by `add`). */
+  readonly #byRequeue = new Set<K>();
 
   constructor(options: WorkQueueOptions<K> = {}) {
     this.name = options.name ?? 'default';
@@ -235,9 +242,14 @@ export class WorkQueue<K = string> {
 
   /** Queue `key` now (deduplicated; deferred until `done` if it is being processed). */
   add(key: K): void {
+    this.#add(key, false);
+  }
+
+  #add(key: K, requeue: boolean): void {
     if (this.#shuttingDown) return;
     if (this.#dirty.has(key)) return;
     this.#dirty.add(key);
+    if (requeue) this.#byRequeue.add(key);
     if (!this.#addedAt.has(key)) this.#addedAt.set(key, this.#clock.now());
     this.#metrics.add();
     this.#metrics.depth(this.#dirty.size);
@@ -251,7 +263,7 @@ export class WorkQueue<K = string> {
     if (this.#shuttingDown) return;
     this.#metrics.retry();
     if (!(ms > 0)) {
-      this.add(key);
+      this.#add(key, true);
       return;
     }
     const at = this.#clock.now() + ms;
@@ -346,6 +358,7 @@ export class WorkQueue<K = string> {
     this.#queue.clear();
     for (const key of this.#dirty) this.#addedAt.delete(key);
     this.#dirty.clear();
+    this.#byRequeue.clear();
     this.#metrics.depth(0);
     const getters = this.#getters;
     this.#getters = [];
@@ -375,6 +388,7 @@ export class WorkQueue<K = string> {
     const now = this.#clock.now();
     this.#processing.add(key);
     this.#dirty.delete(key);
+    this.#metrics.handedOut?.(this.#byRequeue.delete(key) ? 'requeue' : 'event');
     this.#startedAt.set(key, now);
     const added = this.#addedAt.get(key);
     this.#addedAt.delete(key);
@@ -430,7 +444,7 @@ export class WorkQueue<K = string> {
       this.#heap.pop();
       if (this.#delayed.get(top.key) !== top.at) continue; // superseded
       this.#delayed.delete(top.key);
-      this.add(top.key);
+      this.#add(top.key, true);
     }
     this.#armTimer();
   }

@@ -9,6 +9,7 @@ import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } f
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/common/logger.ts';
+import { KubeHttp } from '../../src/runtime/kube-http.ts';
 import { Manager, type ControllerDefinition, type ManagerOptions } from '../../src/runtime/manager.ts';
 import { Outcome } from '../../src/runtime/reconcile.ts';
 import { ensureEventLogCrd, freshNamespace, kubeConfigFromInject, waitFor, type FreshNamespace } from './helpers.ts';
@@ -149,5 +150,59 @@ describe('controller manager', () => {
     await waitFor(() => recB.keys.includes(`${ns.name}/payments`), { message: 'the new leader to reconcile existing EventLogs' });
     await b.stop();
     await runB;
+  });
+
+  it('on the controller\'s own client: its own status write and creates reconcile nothing, changes by others do, and a pass reads its own writes', async () => {
+    const http = new KubeHttp(kc);
+    const other = new KubeHttp(kc);
+    const evlPath = `/apis/eventlog.dev/v1alpha1/namespaces/${ns.name}/eventlogs`;
+    const passes: string[] = [];
+    let staleReads = 0;
+    let beforeOurWrite: string | undefined;
+    const def: ControllerDefinition = {
+      name: 'test-own',
+      primary: { group: 'eventlog.dev', version: 'v1alpha1', plural: 'eventlogs', apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog' },
+      owned: { configmaps: { version: 'v1', plural: 'configmaps', labelSelector: 'manager-test=own' } },
+      reconcile: async ({ namespace, name, caches }) => {
+        const cached = caches.primary.get(namespace, name) as { metadata: { uid: string; resourceVersion: string } } | undefined;
+        if (!cached || name !== 'own') return Outcome.done();
+        passes.push(cached.metadata.resourceVersion);
+        if (beforeOurWrite !== undefined && cached.metadata.resourceVersion === beforeOurWrite) staleReads++;
+        if (passes.length === 1) {
+          // One status write and one owned create, through the manager's client.
+          beforeOurWrite = cached.metadata.resourceVersion;
+          await http.json('PATCH', `${evlPath}/own/status`, { contentType: 'application/merge-patch+json', body: { status: { observedGeneration: 1 } } });
+          await http.json('POST', `/api/v1/namespaces/${namespace}/configmaps`, {
+            body: {
+              apiVersion: 'v1',
+              kind: 'ConfigMap',
+              metadata: { name: 'own-cm', labels: { 'manager-test': 'own' }, ownerReferences: [{ apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', name, uid: cached.metadata.uid, controller: true }] },
+              data: { a: '1' },
+            },
+          });
+        }
+        return Outcome.done();
+      },
+    };
+    const registry = new Registry();
+    const m = newManager(def, { http, registry });
+    const running = m.run();
+    await createEventLog('own');
+    await waitFor(() => passes.length >= 1, { message: 'the first pass' });
+    // Its status write and its ConfigMap come back through the watch: no pass for them.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(passes).toHaveLength(1);
+    // Someone else's status change is handled.
+    await other.json('PATCH', `${evlPath}/own/status`, { contentType: 'application/merge-patch+json', body: { status: { observedGeneration: 7 } } });
+    await waitFor(() => passes.length === 2, { message: 'a pass for a status change by someone else' });
+    // And so is someone else's change of the owned object.
+    await other.json('PATCH', `/api/v1/namespaces/${ns.name}/configmaps/own-cm`, { contentType: 'application/merge-patch+json', body: { data: { a: '2' } } });
+    await waitFor(() => passes.length === 3, { message: 'a pass for a changed owned object' });
+    expect(staleReads).toBe(0);
+    const metrics = await registry.metrics();
+    expect(metrics).toMatch(/eventlog_controller_watch_events_total\{controller="test-own",resource="eventlogs",decision="skip_own_write"\} 1/);
+    expect(metrics).toMatch(/eventlog_controller_watch_events_total\{controller="test-own",resource="configmaps",decision="skip_own_write"\} 1/);
+    await m.stop();
+    await running;
   });
 });

@@ -19,9 +19,17 @@ export interface ChildOperator {
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
+export interface SpawnOptions {
+  /** Program and leading arguments, relative to the repository (default `src/cli.ts operator`; the bench runs `dist/bin/eventlog-operator.js`, what the image ships). */
+  entry?: string[];
+  /** Node flags before the program (e.g. `--heapsnapshot-signal=SIGUSR2`). */
+  nodeArgs?: string[];
+}
+
 /** `node src/cli.ts operator ...` as a child; stderr (its JSON log) goes to `logFile`. */
-export function spawnOperator(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildOperator {
-  const child = spawn(process.execPath, ['src/cli.ts', 'operator', ...args], { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
+export function spawnOperator(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env, opts: SpawnOptions = {}): ChildOperator {
+  const entry = opts.entry ?? ['src/cli.ts', 'operator'];
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...entry, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'ignore', 'pipe'] });
   if (child.pid === undefined) throw new Error('spawning the operator: no pid');
   const out = createWriteStream(logFile, { flags: 'a' });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

@@ -3,7 +3,7 @@
  * two scrapes, and audit-log write counting.
  */
 import { describe, expect, it } from 'vitest';
-import { buckets, countWrites, parseProm, quantileBetween, sum } from '../../../bench/operator-figures.ts';
+import { buckets, countRequests, countWrites, heapFlagsForLimit, parseProm, quantileBetween, sum } from '../../../bench/operator-figures.ts';
 
 describe('parseProm / sum', () => {
   it('reads samples with labels and sums matching series', () => {
@@ -55,5 +55,31 @@ describe('countWrites', () => {
     ].join('\n');
     const counts = countWrites(text, op, Date.parse('2026-01-01T00:00:00Z'), Date.parse('2026-01-01T00:00:10Z'));
     expect(Object.fromEntries(counts)).toEqual({ 'update leases': 2, 'patch eventlogs/status': 1 });
+  });
+});
+
+describe('countRequests', () => {
+  it("counts every request of one user once (by auditID, whatever stages were logged), reads and watches included", () => {
+    const op = 'system:serviceaccount:eventlog-system:eventlog-operator';
+    const ev = (id: string, verb: string, resource: string, at: string, stage: string, user = op) =>
+      JSON.stringify({ kind: 'Event', auditID: id, stage, verb, user: { username: user }, objectRef: { resource }, requestReceivedTimestamp: at });
+    const text = [
+      ev('a', 'get', 'storageclasses', '2026-01-01T00:00:01.000000Z', 'ResponseComplete'),
+      ev('b', 'watch', 'pods', '2026-01-01T00:00:02.000000Z', 'ResponseStarted'),
+      ev('b', 'watch', 'pods', '2026-01-01T00:00:02.000000Z', 'ResponseComplete'),
+      ev('c', 'update', 'leases', '2026-01-01T00:00:03.000000Z', 'ResponseComplete'),
+      ev('d', 'get', 'pods', '2026-01-01T00:00:03.000000Z', 'ResponseComplete', 'eventlog-admin'),
+      ev('e', 'get', 'leases', '2026-01-01T00:00:11.000000Z', 'ResponseComplete'),
+    ].join('\n');
+    const counts = countRequests(text, op, Date.parse('2026-01-01T00:00:00Z'), Date.parse('2026-01-01T00:00:10Z'));
+    expect(Object.fromEntries(counts)).toEqual({ 'get storageclasses': 1, 'watch pods': 1, 'update leases': 1 });
+  });
+});
+
+describe('heapFlagsForLimit', () => {
+  it('sizes the V8 heap as Node does inside a memory limit (measured with docker run -m)', () => {
+    expect(heapFlagsForLimit(384)).toEqual(['--max-old-space-size=256', '--max-semi-space-size=1']);
+    expect(heapFlagsForLimit(1024)).toEqual(['--max-old-space-size=512', '--max-semi-space-size=16']);
+    expect(heapFlagsForLimit(4096)).toEqual(['--max-old-space-size=2048', '--max-semi-space-size=64']);
   });
 });

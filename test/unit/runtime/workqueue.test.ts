@@ -430,6 +430,22 @@ describe('WorkQueue metrics hooks', () => {
     expect(q.unfinishedWork()).toEqual({ unfinishedSeconds: 0, longestRunningSeconds: 0 });
   });
 
+  it('says what queued each handed-out key: an event (add) or a requeue that came due', () => {
+    const triggers: string[] = [];
+    const hooks: WorkQueueMetrics = { add() {}, depth() {}, queueDuration() {}, workDuration() {}, retry() {}, handedOut: (t) => triggers.push(t) };
+    const { q, clock } = newQueue(new FakeClock(), hooks);
+    q.addAfter('a', 100);
+    q.add('b');
+    expect(q.tryGet()).toBe('b');
+    clock.advance(100);
+    q.add('a'); // already queued by the timer: still a requeue
+    expect(q.tryGet()).toBe('a');
+    q.done('a');
+    q.add('a');
+    expect(q.tryGet()).toBe('a');
+    expect(triggers).toEqual(['event', 'requeue', 'event']);
+  });
+
   it('runWorkers reports reconcile results, errors, time and active workers', async () => {
     const { q, clock } = newQueue();
     const results: ReconcileResult[] = [];
