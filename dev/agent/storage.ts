@@ -27,8 +27,7 @@
  */
 import type { CoreV1Api, StorageV1Api, V1PersistentVolume, V1PersistentVolumeClaim, V1PersistentVolumeClaimCondition, V1PersistentVolumeClaimStatus, V1StorageClass } from '@kubernetes/client-node';
 import type { Logger } from '../../src/common/logger.ts';
-import { compareQuantities, isQuantity, quantityToUnits } from '../../src/kube/quantity.ts';
-import { bytesToQuantity } from '../volumes/plan.ts';
+import { bytesToQuantity, compareQuantities, isQuantity, quantityToUnits } from '../../src/kube/quantity.ts';
 import type { EventRecorder, EventType } from './events.ts';
 import { describeError, isAlreadyExists, isNotFound, mergePatch } from './kube.ts';
 import { volumeModeAnnotation, volumeModeOf, type NodeVolumes, type VolumeMode } from './node-volumes.ts';

@@ -40,7 +40,7 @@ import { hasSysResource, mkfsArgs, mountsOf, parseLoopDevice, parseMountInfo, se
 import { DEFAULT_REGISTRY_DIR, ownerAlive, readRecords, removeRecord, selfRecord, writeRecord } from './registry.ts';
 
 export { VolumeCommandError } from './exec.ts';
-export { volumeBytes, volumePaths, bytesToQuantity, MIN_VOLUME_BYTES } from './plan.ts';
+export { volumeBytes, volumePaths, MIN_VOLUME_BYTES } from './plan.ts';
 
 /** The file system cannot grow while mounted on this host (no CAP_SYS_RESOURCE). */
 export class OnlineResizeUnsupportedError extends Error {

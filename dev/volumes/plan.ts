@@ -35,18 +35,6 @@ export function volumeBytes(requested: bigint): bigint {
   return aligned < MIN_VOLUME_BYTES ? MIN_VOLUME_BYTES : aligned;
 }
 
-/** A byte count as a Kubernetes quantity: "64Mi" / "1Gi" when whole, else plain bytes. */
-export function bytesToQuantity(bytes: bigint): string {
-  const units: Array<[string, bigint]> = [
-    ['Ti', 1n << 40n],
-    ['Gi', 1n << 30n],
-    ['Mi', 1n << 20n],
-    ['Ki', 1n << 10n],
-  ];
-  for (const [suffix, size] of units) if (bytes >= size && bytes % size === 0n) return `${bytes / size}${suffix}`;
-  return String(bytes);
-}
-
 /** `mkfs.ext4` arguments for an image of `bytes` (no root-reserved blocks; small journal when small). */
 export function mkfsArgs(image: string, bytes: bigint, label?: string): string[] {
   const args = ['-F', '-q', '-m', '0', '-t', 'ext4'];

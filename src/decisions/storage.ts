@@ -24,7 +24,7 @@
  */
 import type { EventLog, EventLogStatus } from '../api/eventlog.ts';
 import { INCREMENT_PERCENT } from '../api/eventlog.ts';
-import { compareQuantities, isQuantity, quantityToUnits } from '../kube/quantity.ts';
+import { bytesToQuantity, compareQuantities, isQuantity, quantityToUnits } from '../kube/quantity.ts';
 import type { ServerStatus } from './server-status.ts';
 
 const MiB = 1024n * 1024n;
@@ -148,12 +148,6 @@ export interface GrowthQuestion {
   allowVolumeExpansion: boolean | undefined;
 }
 
-/** Formats bytes as a whole-MiB quantity ("96Mi"), or Gi when exact. */
-export function bytesQuantity(bytes: bigint): string {
-  const mib = (bytes + MiB - 1n) / MiB;
-  return mib % 1024n === 0n ? `${mib / 1024n}Gi` : `${mib}Mi`;
-}
-
 /** The next size after `current`: + increment (percentage of current, or a quantity), capped at maxSize, whole MiB. */
 export function nextSize(current: string, increment: string, maxSize: string): string {
   const cur = quantityToUnits(current);
@@ -162,7 +156,7 @@ export function nextSize(current: string, increment: string, maxSize: string): s
   let next = cur + (step > 0n ? step : MiB);
   next = ((next + MiB - 1n) / MiB) * MiB;
   if (next > max) next = max;
-  return next === max ? String(maxSize) : bytesQuantity(next);
+  return next === max ? String(maxSize) : bytesToQuantity(next);
 }
 
 /** Whether (and how) to grow the PVC now. */

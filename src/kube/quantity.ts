@@ -13,7 +13,8 @@
  *
  * Caveats: this is a comparison/conversion helper, not a re-implementation of
  * `resource.Quantity` canonicalisation; `formatQuantity` is not provided on purpose
- * (we pass the user's spelling through to the PVC unchanged).
+ * (we pass the user's spelling through to the PVC unchanged). `bytesToQuantity` spells
+ * sizes we compute ourselves (a grown PVC, a loop volume's capacity).
  */
 
 /** Kubernetes' published pattern for resource.Quantity (string form). */
@@ -105,4 +106,16 @@ export function quantityToUnits(input: string | number): bigint {
 export function quantityGreater(a: string | number | undefined, b: string | number | undefined): boolean {
   if (a === undefined || b === undefined || !isQuantity(a) || !isQuantity(b)) return false;
   return compareQuantities(a, b) > 0;
+}
+
+/** An exact byte count in the largest binary suffix that divides it ("64Mi", "1536Mi", "97660Ki", "1000"). */
+export function bytesToQuantity(bytes: bigint): string {
+  const units: Array<[string, bigint]> = [
+    ['Ti', 1n << 40n],
+    ['Gi', 1n << 30n],
+    ['Mi', 1n << 20n],
+    ['Ki', 1n << 10n],
+  ];
+  for (const [suffix, size] of units) if (bytes >= size && bytes % size === 0n) return `${bytes / size}${suffix}`;
+  return String(bytes);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareQuantities, isQuantity, parseQuantity, quantityGreater, quantityToUnits } from '../../../src/kube/quantity.ts';
+import { bytesToQuantity, compareQuantities, isQuantity, parseQuantity, quantityGreater, quantityToUnits } from '../../../src/kube/quantity.ts';
 
 describe('quantity', () => {
   it.each(['1', '1Gi', '500m', '1.5Gi', '.5', '1e3', '1E-3', '+2Ki', '-1', '100M', 1024])('accepts %j', (q) => {
@@ -39,5 +39,17 @@ describe('quantityGreater (storage expansion checks)', () => {
     expect(quantityGreater('1Gi', '1G')).toBe(true);
     expect(quantityGreater('junk', '1Gi')).toBe(false);
     expect(quantityGreater(undefined, '1Gi')).toBe(false);
+  });
+});
+
+describe('bytesToQuantity', () => {
+  const Mi = 1n << 20n;
+  it('spells an exact byte count in the largest binary suffix that divides it', () => {
+    expect(bytesToQuantity(64n * Mi)).toBe('64Mi');
+    expect(bytesToQuantity(1n << 30n)).toBe('1Gi');
+    expect(bytesToQuantity(1536n * Mi)).toBe('1536Mi');
+    expect(bytesToQuantity(100_003_840n)).toBe('97660Ki');
+    expect(bytesToQuantity(1000n)).toBe('1000');
+    expect(quantityToUnits(bytesToQuantity(100_003_840n))).toBe(100_003_840n);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { missingToolsMessage, VolumeCommandError } from '../../../../dev/volumes/exec.ts';
 import {
-  bytesToQuantity,
   hasSysResource,
   isImageName,
   MIN_VOLUME_BYTES,
@@ -28,14 +27,6 @@ describe('sizes and mkfs arguments', () => {
     expect(volumeBytes(100_000_000n)).toBe(100_003_840n); // 100M -> next 4 KiB
     expect(volumeBytes(MIN_VOLUME_BYTES + 1n)).toBe(MIN_VOLUME_BYTES + 4096n);
     expect(() => volumeBytes(-1n)).toThrow(/negative/);
-  });
-
-  it('formats quantities the way a user wrote them when whole', () => {
-    expect(bytesToQuantity(64n * Mi)).toBe('64Mi');
-    expect(bytesToQuantity(1n << 30n)).toBe('1Gi');
-    expect(bytesToQuantity(1536n * Mi)).toBe('1536Mi');
-    expect(bytesToQuantity(100_003_840n)).toBe('97660Ki');
-    expect(bytesToQuantity(1000n)).toBe('1000');
   });
 
   it('makes small volumes with 1 KiB blocks and a 1 MiB journal, large ones with the defaults, never reserving root blocks', () => {
