@@ -15,46 +15,18 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { STATUS_DEFAULT } from '../../src/api/crd.ts';
 import type { EventLog, EventLogStatus } from '../../src/api/eventlog.ts';
-import { desiredPod, desiredPvc, desiredService } from '../../src/decisions/desired.ts';
+import { desiredPod } from '../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../src/decisions/server-status.ts';
 import { computeStatus, type StatusInput } from '../../src/decisions/status.ts';
 import { ensureArgoLua, runHealthChecks, type HealthStatus } from '../support/argocd-lua.ts';
 import { TOOL_BUILD_TIMEOUT_MS } from '../support/go-tools.ts';
 import { ensureKStatus, kstatusOfAll, type KStatusResult } from '../support/kstatus.ts';
-import { NOW, OPTS, asLive, at, makeEvl, serverStatus } from './decisions/fixtures.ts';
+import { NOW, OPTS, at, healthy, makeEvl, serverStatus, type LooseStatusInput } from './decisions/fixtures.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = any;
-type Input = Omit<StatusInput, 'pod' | 'pvc'> & { pod: Loose; pvc: Loose };
-
-function livePod(evl: EventLog): Loose {
-  const p = asLive(desiredPod(evl, OPTS));
-  p.status = {
-    phase: 'Running',
-    podIP: '127.1.0.7',
-    conditions: [
-      { type: 'PodScheduled', status: 'True' },
-      { type: 'Ready', status: 'True' },
-    ],
-    containerStatuses: [{ name: 'server', ready: true, restartCount: 0, started: true, state: { running: { startedAt: '2026-11-22T04:59:00Z' } } }],
-  };
-  return p;
-}
-
-function healthy(evl: EventLog = makeEvl()): Input {
-  const pod = livePod(evl);
-  return {
-    evl,
-    pvc: asLive(desiredPvc(evl, OPTS)),
-    pod,
-    service: asLive(desiredService(evl, OPTS)) as never,
-    server: { ok: true, status: serverStatus() },
-    drift: { items: [], outcome: 'none' },
-    desiredPodHash: pod.metadata.annotations[SPEC_HASH_ANNOTATION],
-    now: NOW,
-  };
-}
+type Input = LooseStatusInput;
 
 const server = (over: Partial<ServerStatus>) => (i: Input) => {
   i.server = { ok: true, status: serverStatus(over) };

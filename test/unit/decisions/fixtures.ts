@@ -1,7 +1,9 @@
 /** Shared fixtures for the controller decision-layer tests. */
 import { parseEventLog, type EventLog, type EventLogSpecInput } from '../../../src/api/eventlog.ts';
-import type { DesiredOptions, DesiredObject } from '../../../src/decisions/desired.ts';
+import { desiredPod, desiredPvc, desiredService, type DesiredOptions, type DesiredObject } from '../../../src/decisions/desired.ts';
+import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../../src/decisions/server-status.ts';
+import type { StatusInput } from '../../../src/decisions/status.ts';
 
 export const OPTS: DesiredOptions = { defaultImage: 'eventlog:dev' };
 export const NOW = new Date('2026-11-22T05:00:00.000Z');
@@ -99,5 +101,40 @@ export function serverStatus(over: Partial<ServerStatus> = {}): ServerStatus {
     },
     stats: { total: 10, bytes: 1000, lastSequence: 10, segments: 1, diskBytes: 1400 },
     ...over,
+  };
+}
+
+/** A status input whose pod and PVC are loosely typed, so tests can edit any field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type LooseStatusInput = Omit<StatusInput, 'pod' | 'pvc'> & { pod: any; pvc: any };
+
+/** The desired pod as the kubelet reports it running: scheduled, ready, never restarted. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function livePod(evl: EventLog): any {
+  const p = asLive(desiredPod(evl, OPTS));
+  p.status = {
+    phase: 'Running',
+    podIP: '127.1.0.7',
+    conditions: [
+      { type: 'PodScheduled', status: 'True' },
+      { type: 'Ready', status: 'True' },
+    ],
+    containerStatuses: [{ name: 'server', ready: true, restartCount: 0, started: true, state: { running: { startedAt: '2026-11-22T04:59:00Z' } } }],
+  };
+  return p;
+}
+
+/** A healthy EventLog: everything exists, bound, ready, server ready. */
+export function healthy(evl: EventLog = makeEvl()): LooseStatusInput {
+  const pod = livePod(evl);
+  return {
+    evl,
+    pvc: asLive(desiredPvc(evl, OPTS)),
+    pod,
+    service: asLive(desiredService(evl, OPTS)) as never,
+    server: { ok: true, status: serverStatus() },
+    drift: { items: [], outcome: 'none' },
+    desiredPodHash: pod.metadata.annotations[SPEC_HASH_ANNOTATION],
+    now: NOW,
   };
 }

@@ -2,7 +2,6 @@ import { jsonEqual } from '../../../src/common/json.ts';
 import { describe, expect, it } from 'vitest';
 import { EventLogStatusSchema, type EventLog, type EventLogStatus } from '../../../src/api/eventlog.ts';
 import { kstatusOf } from '../../support/kstatus.ts';
-import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../../src/decisions/server-status.ts';
 import {
@@ -12,39 +11,7 @@ import {
   statusChanged,
   type StatusInput,
 } from '../../../src/decisions/status.ts';
-import { NOW, OPTS, asLive, at, clone, makeEvl, serverStatus } from './fixtures.ts';
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Loose = any;
-
-function livePod(evl: EventLog): Loose {
-  const p = asLive(desiredPod(evl, OPTS));
-  p.status = {
-    phase: 'Running',
-    podIP: '127.1.0.7',
-    conditions: [
-      { type: 'PodScheduled', status: 'True' },
-      { type: 'Ready', status: 'True' },
-    ],
-    containerStatuses: [{ name: 'server', ready: true, restartCount: 0, started: true, state: { running: { startedAt: '2026-11-22T04:59:00Z' } } }],
-  };
-  return p;
-}
-
-/** A healthy EventLog: everything exists, bound, ready, server ready. */
-function healthy(evl: EventLog = makeEvl()): Omit<StatusInput, 'pod' | 'pvc'> & { pod: Loose; pvc: Loose } {
-  const pod = livePod(evl);
-  return {
-    evl,
-    pvc: asLive(desiredPvc(evl, OPTS)),
-    pod,
-    service: asLive(desiredService(evl, OPTS)) as never,
-    server: { ok: true, status: serverStatus() },
-    drift: { items: [], outcome: 'none' },
-    desiredPodHash: pod.metadata.annotations[SPEC_HASH_ANNOTATION],
-    now: NOW,
-  };
-}
+import { NOW, at, clone, healthy, livePod, makeEvl, serverStatus } from './fixtures.ts';
 
 /** The next reconcile: the EventLog now carries `status`. */
 function withStatus(input: StatusInput, status: EventLogStatus): EventLog {
