@@ -26,6 +26,8 @@ binaries=(etcd kube-apiserver kube-controller-manager)
 
 log() { printf 'envtest-install: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../../scripts/lib/heartbeat.sh
+source "$script_dir/../../scripts/lib/heartbeat.sh"
 
 # has_all DIR: all binaries present, executable and answering --version.
 has_all() {
@@ -97,9 +99,7 @@ ldflags="-s -w -X $vpkg.gitVersion=$k8s_version -X $vpkg.gitMajor=1 -X $vpkg.git
 log "building kubernetes $k8s_version (kube-apiserver, kube-controller-manager) and etcd $etcd_version with $(go version)"
 log "a cold build compiles ~3000 packages: ~10 min on 2 cores (plus module downloads on a fresh machine); with a warm Go build cache under a minute"
 start=$SECONDS
-# A heartbeat, so a 10-minute silent compile does not look like a hang.
-( while sleep 30; do log "still building... $((SECONDS - start))s"; done ) &
-heartbeat=$!
+heartbeat_start "still building"
 status=0
 (
   cd "$script_dir"
@@ -108,8 +108,7 @@ status=0
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager
 ) || status=$?
-kill "$heartbeat" 2>/dev/null || true
-wait "$heartbeat" 2>/dev/null || true
+heartbeat_stop
 ((status == 0)) || die "go build failed (output above)"
 log "built in $((SECONDS - start))s"
 

@@ -22,6 +22,8 @@ binaries=(kubelet kube-scheduler kube-proxy containerd containerd-shim-runc-v2 c
 
 log() { printf 'realnode-install: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../../scripts/lib/heartbeat.sh
+source "$script_dir/../../scripts/lib/heartbeat.sh"
 
 has_all() {
   local dir="$1" b
@@ -63,9 +65,8 @@ pkg-config --exists libseccomp 2>/dev/null || die "runc needs libseccomp: apt-ge
 tmp="$(mktemp -d "$cache_root/.build-XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 start=$SECONDS
-( while sleep 30; do log "still building... $((SECONDS - start))s"; done ) &
-heartbeat=$!
-trap 'kill $heartbeat 2>/dev/null || true; rm -rf "$tmp"' EXIT
+heartbeat_start "still building"
+trap 'heartbeat_stop; rm -rf "$tmp"' EXIT
 
 k8s_minor="${k8s_version#v1.}"; k8s_minor="${k8s_minor%%.*}"
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -123,7 +124,7 @@ docker build -q -t eventlog-pause:local "$tmp/pause" >&2 || die "docker build of
 docker save eventlog-pause:local -o "$tmp/pause.tar" || die "docker save of the pause image failed"
 rm -rf "$tmp/pause"
 
-kill "$heartbeat" 2>/dev/null || true
+heartbeat_stop
 {
   echo "kubernetes $k8s_version"; echo "containerd $containerd_version"; echo "runc $RUNC_VERSION"
   echo "built $build_date with $(go version) in $((SECONDS - start))s"

@@ -31,6 +31,8 @@ cache_root="${EVENTLOG_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/eventlog-too
 
 log() { printf 'tools-install: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../../scripts/lib/heartbeat.sh
+source "$script_dir/../../scripts/lib/heartbeat.sh"
 
 hash_files() { # stdin: file paths; stdout: 12 hex digits over names and contents
   local f
@@ -114,21 +116,9 @@ install_tool() {
   tmp="$(mktemp -d "$cache_root/.build-$name-XXXXXX")"
   log "building $name ($pkg) with $(go version); $hint"
   local start=$SECONDS status=0
-  # A heartbeat, so a long silent compile does not look like a hang. It kills its own
-  # sleep when stopped: an orphaned sleep would hold our output open for up to 30 s.
-  (
-    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
-    while :; do
-      sleep 30 &
-      nap=$!
-      wait "$nap"
-      log "still building $name... $((SECONDS - start))s"
-    done
-  ) >/dev/null &
-  local heartbeat=$!
+  heartbeat_start "still building $name"
   (cd "$module_dir" && go build -mod=readonly -trimpath -ldflags='-s -w' -o "$tmp/$name" "$pkg") || status=$?
-  kill "$heartbeat" 2>/dev/null || true
-  wait "$heartbeat" 2>/dev/null || true
+  heartbeat_stop
   if ((status != 0)); then
     rm -rf "$tmp"
     die "go build of $name failed (output above)"
