@@ -398,6 +398,8 @@ export class Manager {
     }
     const le = o.leaderElection;
     let lost = false;
+    const leaderStatus = RuntimeMetrics.for(o.registry).leaderStatus.labels({ name: le.name });
+    leaderStatus.set(0);
     this.#elector = new LeaderElector({
       lock: new KubeLeaseLock(o.http ?? o.kubeConfig, le.namespace, le.name),
       ...(le.identity ? { identity: le.identity } : {}),
@@ -408,11 +410,13 @@ export class Manager {
       callbacks: {
         onStartedLeading: () => {
           this.#leading = true;
+          leaderStatus.set(1);
           this.#log.info({ identity: this.#elector?.identity }, 'became leader: starting workers');
           void this.#runWorkers();
         },
         onStoppedLeading: () => {
           this.#leading = false;
+          leaderStatus.set(0);
           if (!this.#stopping) {
             lost = true;
             this.#log.error('leadership lost: stopping');

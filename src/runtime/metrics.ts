@@ -85,6 +85,7 @@ export class RuntimeMetrics {
   readonly watchEvents: Counter<'controller' | 'resource' | 'decision'>;
   readonly reconcileDeferred: Counter<'controller'>;
   readonly handedOut: Counter<'name' | 'trigger'>;
+  readonly leaderStatus: Gauge<'name'>;
   readonly #unfinishedSources = new Map<string, () => UnfinishedWork>();
 
   /** The metrics registered on `registry` (created on first use). */
@@ -172,6 +173,13 @@ export class RuntimeMetrics {
       name: 'eventlog_controller_watch_events_total',
       help: 'Watch events per controller and resource, by decision: enqueue, skip_own_write (the event of our own write), skip_unchanged (nothing the cache keeps changed)',
       labelNames: ['controller', 'resource', 'decision'],
+      registers,
+    });
+    // client-go's name and meaning: 1 while this process holds the Lease, else 0.
+    this.leaderStatus = new Gauge({
+      name: 'leader_election_master_status',
+      help: 'Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. \'name\' is the string used to identify the lease.',
+      labelNames: ['name'],
       registers,
     });
     this.handedOut = new Counter({

@@ -142,10 +142,15 @@ describe('controller manager', () => {
     await waitFor(async () => (await fetch(`${b.probeUrl}/readyz`)).status === 200, { message: 'candidate B to be ready' });
     expect(b.isLeader()).toBe(false);
     expect(recB.keys).toEqual([]);
+    // client-go's leader gauge: 1 on the leader, 0 on the standby.
+    const leaderGauge = async (m: Manager) => (await (await fetch(`${m.metricsUrl}/metrics`)).text()).match(/^leader_election_master_status\{name="manager-test-lease"\} (\d+)$/m)?.[1];
+    expect(await leaderGauge(a)).toBe('1');
+    expect(await leaderGauge(b)).toBe('0');
 
     await a.stop();
     await runA;
     await waitFor(() => b.isLeader(), { message: 'candidate B to take over after A released the Lease', timeoutMs: 20_000 });
+    expect(await leaderGauge(b)).toBe('1');
     // B starts from its synced cache: every existing EventLog gets reconciled.
     await waitFor(() => recB.keys.includes(`${ns.name}/payments`), { message: 'the new leader to reconcile existing EventLogs' });
     await b.stop();
