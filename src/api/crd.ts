@@ -195,6 +195,7 @@ export const PRINTER_COLUMNS: PrinterColumn[] = [
   { name: 'Used', type: 'integer', jsonPath: '.status.storage.usedPercent', description: 'Percent of the log file system in use.' },
   { name: 'Records', type: 'integer', jsonPath: '.status.log.records', description: 'Records in the log.' },
   { name: 'Drift', type: 'string', jsonPath: '.status.conditions[?(@.type=="Drifted")].status', description: 'Whether owned objects differ from the spec.' },
+  { name: 'Rollout', type: 'string', jsonPath: '.status.rollout.state', description: 'Whether the pod runs the current template: UpToDate, Queued, RollingOut or Outdated.' },
   { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'One-word summary.', priority: 1 },
   { name: 'Recovery', type: 'string', jsonPath: '.status.recovery.lastOutcome', description: 'Outcome of the last crash recovery.', priority: 1 },
   { name: 'Capacity', type: 'string', jsonPath: '.status.storage.capacity', description: 'Capacity of the bound volume.', priority: 1 },

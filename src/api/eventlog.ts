@@ -33,14 +33,14 @@ import { compareQuantities } from '../kube/quantity.ts';
 import { API_VERSION, ConditionType, KIND } from './vocabulary.ts';
 import { DNS1035_LABEL, MAX_NAME_LENGTH, celString, type CelRule } from './schema-helpers.ts';
 import { AffinitySchema, ClientsSchema, EventLogSpecSchema, LabelSelectorSchema, PodTemplateSchema, ResourcesSchema, StorageSpecSchema, TolerationSchema, AutoGrowSchema, RetentionSchema } from './spec.ts';
-import { ConditionSchema, CorruptionSchema, DriftItemSchema, DriftStatusSchema, EventLogStatusSchema, LogStatsSchema, PodStatusSchema, RecoveryHistoryEntrySchema, RecoveryStatusSchema, RepairSchema, StorageStatusSchema, StorageGrowthSchema } from './status-schema.ts';
+import { ConditionSchema, CorruptionSchema, DriftItemSchema, DriftStatusSchema, EventLogStatusSchema, LogStatsSchema, PodStatusSchema, RecoveryHistoryEntrySchema, RecoveryStatusSchema, RepairSchema, StorageStatusSchema, StorageGrowthSchema, RolloutStatusSchema } from './status-schema.ts';
 
-export { GROUP, VERSION, API_VERSION, EVENTLOG_RESOURCE, KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAMES, CATEGORIES, CRD_NAME, FINALIZER, APPROVE_REPAIR_ANNOTATION, RESERVED_PREFIX, RetentionPolicy, Durability, DriftPolicy, RecoveryOutcome, Phase, ConditionStatus, ConditionType, ReadyReason, ReconcilingReason, StalledReason, RecoveredReason, DriftedReason, ConditionReasons } from './vocabulary.ts';
+export { GROUP, VERSION, API_VERSION, EVENTLOG_RESOURCE, KIND, LIST_KIND, PLURAL, SINGULAR, SHORT_NAMES, CATEGORIES, CRD_NAME, FINALIZER, APPROVE_REPAIR_ANNOTATION, RESERVED_PREFIX, RetentionPolicy, Durability, DriftPolicy, RecoveryOutcome, Phase, ConditionStatus, ConditionType, ReadyReason, ReconcilingReason, StalledReason, RecoveredReason, DriftedReason, ConditionReasons, RolloutState } from './vocabulary.ts';
 export type { ConditionReason } from './vocabulary.ts';
 export { celString, QUALIFIED_NAME, DNS1035_LABEL, MAX_NAME_LENGTH } from './schema-helpers.ts';
 export type { CelRule } from './schema-helpers.ts';
 export { StorageSpecSchema, ResourcesSchema, TolerationSchema, AffinitySchema, PodTemplateSchema, LabelSelectorRequirementSchema, LabelSelectorSchema, ClientsSchema, EventLogSpecSchema, AutoGrowSchema, RetentionSchema, DURATION_PATTERN, INCREMENT_PERCENT } from './spec.ts';
-export { ConditionSchema, CorruptionSchema, RecoveryHistoryEntrySchema, RepairSchema, MAX_RECOVERY_HISTORY, MAX_DRIFT_ITEMS, RecoveryStatusSchema, DriftItemSchema, DriftStatusSchema, PodStatusSchema, StorageStatusSchema, LogStatsSchema, EventLogStatusSchema, StorageGrowthSchema, MAX_GROWTH_HISTORY } from './status-schema.ts';
+export { ConditionSchema, CorruptionSchema, RecoveryHistoryEntrySchema, RepairSchema, MAX_RECOVERY_HISTORY, MAX_DRIFT_ITEMS, RecoveryStatusSchema, DriftItemSchema, DriftStatusSchema, PodStatusSchema, StorageStatusSchema, LogStatsSchema, EventLogStatusSchema, StorageGrowthSchema, MAX_GROWTH_HISTORY, RolloutStatusSchema } from './status-schema.ts';
 
 // ---------------------------------------------------------------------------
 // The whole object
@@ -105,6 +105,7 @@ export type DriftStatus = z.output<typeof DriftStatusSchema>;
 export type PodStatus = z.output<typeof PodStatusSchema>;
 export type StorageStatus = z.output<typeof StorageStatusSchema>;
 export type LogStats = z.output<typeof LogStatsSchema>;
+export type RolloutStatus = z.output<typeof RolloutStatusSchema>;
 export type EventLogStatus = z.output<typeof EventLogStatusSchema>;
 export type ObjectMeta = z.output<typeof ObjectMetaSchema>;
 export type EventLog = z.output<typeof EventLogSchema>;

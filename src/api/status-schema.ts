@@ -1,6 +1,6 @@
 /** The EventLog status schema (what the operator writes and users read). */
 import { z } from 'zod';
-import { ConditionStatus, Phase, RecoveryOutcome } from './vocabulary.ts';
+import { ConditionStatus, Phase, RecoveryOutcome, RolloutState } from './vocabulary.ts';
 import { Time, int64 } from './schema-helpers.ts';
 
 // ---------------------------------------------------------------------------
@@ -172,6 +172,27 @@ export const LogStatsSchema = z
   })
   .describe('Log statistics reported by the server.');
 
+const TemplateHash = z.string().max(64);
+
+export const RolloutStatusSchema = z
+  .object({
+    state: z.enum(RolloutState).describe('UpToDate, Queued (an older template waits for a rollout slot), RollingOut (holds a slot until the new server answers) or Outdated (an older template nothing rolls now, e.g. suspended).'),
+    desired: TemplateHash.describe('Template (eventlog.dev/spec-hash) of the pod the operator wants now: spec, --default-image and the operator version.'),
+    current: TemplateHash.optional().describe('Template of the live pod (absent while there is none).'),
+    upToDate: z.boolean().describe('No pod of this EventLog runs an older template.'),
+    since: Time.describe('When state last changed.'),
+    replacing: z
+      .object({
+        template: TemplateHash.optional().describe('Template of the pod being replaced.'),
+        podUid: z.string().max(64).optional().describe('UID of the pod being replaced.'),
+        bootId: z.string().max(128).optional().describe('Boot of the log server being replaced: the rollout ends when another boot answers on the desired template.'),
+        restarts: int64().optional().describe('Container restarts of that pod when the rollout started.'),
+      })
+      .optional()
+      .describe('While RollingOut: what is being replaced (recorded before the pod is touched, so a restarted operator knows the rollout is in flight).'),
+  })
+  .describe('Whether the log pod runs the current template, and the rollout that replaces it (at most --max-concurrent-rollouts EventLogs at once).');
+
 export const EventLogStatusSchema = z
   .object({
     observedGeneration: int64().optional().describe('metadata.generation the status was computed from.'),
@@ -197,6 +218,7 @@ export const EventLogStatusSchema = z
     recovery: RecoveryStatusSchema.optional(),
     drift: DriftStatusSchema.optional(),
     log: LogStatsSchema.optional(),
+    rollout: RolloutStatusSchema.optional(),
   })
   .describe('Observed state of the EventLog.');
 

@@ -137,6 +137,10 @@ export const ReconcilingReason = {
   WaitingForPVCDeletion: 'WaitingForPVCDeletion',
   /** True: putting drifted fields back (driftPolicy Correct). */
   CorrectingDrift: 'CorrectingDrift',
+  /** True: the pod runs an older template; waiting for a rollout slot (--max-concurrent-rollouts). */
+  RolloutQueued: 'RolloutQueued',
+  /** True: the pod is being replaced with the desired template (it holds a rollout slot until the new server answers). */
+  RollingOut: 'RollingOut',
   /** False: live state matches the spec at status.observedGeneration. */
   Reconciled: 'Reconciled',
   /** False: spec.suspend is true; the operator is not converging on purpose. */
@@ -146,6 +150,19 @@ export const ReconcilingReason = {
   /** True: the EventLog is being deleted (finalizer running). */
   Deleting: 'Deleting',
 } as const;
+
+/** `status.rollout.state`: does the log pod run the template (spec hash) the operator wants now? */
+export const RolloutState = {
+  /** The pod runs the desired template (or there is no pod yet: it is created from it). */
+  UpToDate: 'UpToDate',
+  /** The pod runs an older template and waits for a rollout slot. */
+  Queued: 'Queued',
+  /** The pod is being replaced with the desired template (holds a rollout slot). */
+  RollingOut: 'RollingOut',
+  /** The pod runs an older template and nothing rolls it now (suspended, or replaced for another reason). */
+  Outdated: 'Outdated',
+} as const;
+export type RolloutState = (typeof RolloutState)[keyof typeof RolloutState];
 
 /** Reasons for `Stalled`. */
 export const StalledReason = {

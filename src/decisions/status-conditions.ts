@@ -4,12 +4,13 @@
  * kept in computeStatus, which combines them.
  */
 import type { DriftFinding } from './drift.ts';
-import { APPROVE_REPAIR_ANNOTATION, ConditionStatus, ConditionType, DriftPolicy, ReadyReason, ReconcilingReason, RecoveredReason, RecoveryOutcome, DriftedReason, StalledReason, type EventLog } from '../api/eventlog.ts';
+import { APPROVE_REPAIR_ANNOTATION, RolloutState, ConditionStatus, ConditionType, DriftPolicy, ReadyReason, ReconcilingReason, RecoveredReason, RecoveryOutcome, DriftedReason, StalledReason, type EventLog } from '../api/eventlog.ts';
 import { getCondition, type ConditionInput } from './conditions.ts';
 import { CONTAINER_NAME, podName, pvcName, serviceName } from './desired.ts';
 import { type ServerObservation } from './server-status.ts';
 import { type StatusInput, DEFAULT_CRASH_LOOP_STALL_RESTARTS, pollTimeoutTolerated, IMAGE_PULL_STALL, IMAGE_PULL } from './status-input.ts';
 import { truncate, type Facts, describeTermination } from './status-facts.ts';
+import { queuedMessage } from './rollout.ts';
 
 // ---------------------------------------------------------------------------
 // Conditions
@@ -151,12 +152,17 @@ export function reconciling(input: StatusInput, f: Facts, stall: Decided, h: Dec
   if (stall.status === T) return { status: F, reason: ReconcilingReason.Stalled, message: `not converging: ${stall.reason} (see Stalled)` };
   if (f.pvcTerminating) return { status: T, reason: ReconcilingReason.WaitingForPVCDeletion, message: `waiting for the old PersistentVolumeClaim ${pvcName(input.evl)} to be deleted` };
   const missing = [!input.pvc && `PersistentVolumeClaim ${pvcName(input.evl)}`, !input.service && `Service ${serviceName(input.evl)}`].filter(Boolean);
+  // A rollout holds its reason from taking the slot until the new server answers, through
+  // the pod's deletion and re-creation (one reason, not RecreatingPod/Progressing in turn).
+  const rollout = input.rollout;
+  if (rollout?.status.state === RolloutState.RollingOut && missing.length === 0) return { status: T, reason: ReconcilingReason.RollingOut, message: rollingOutMessage(input, f) };
   const hadPod = f.old?.pod?.uid !== undefined || (f.old?.recovery?.history?.length ?? 0) > 0;
   if (!input.pod && hadPod && missing.length === 0) return { status: T, reason: ReconcilingReason.RecreatingPod, message: `recreating pod ${podName(input.evl)} on the same volume` };
   if (!input.pod) missing.push(`pod ${podName(input.evl)}`);
   if (missing.length > 0) return { status: T, reason: ReconcilingReason.Provisioning, message: `creating ${missing.join(', ')}` };
   if (f.podTerminating) return { status: T, reason: ReconcilingReason.RecreatingPod, message: `pod ${podName(input.evl)} is being deleted; it will be recreated on the same volume` };
   if (input.drift?.outcome === 'correcting') return { status: T, reason: ReconcilingReason.CorrectingDrift, message: 'putting drifted fields back' };
+  if (rollout?.status.state === RolloutState.Queued && rollout.waitingFor) return { status: T, reason: ReconcilingReason.RolloutQueued, message: queuedMessage(rollout.status, rollout.waitingFor) };
   if (f.rolloutPending) return { status: T, reason: ReconcilingReason.Progressing, message: `rolling out pod ${podName(input.evl)} for the current spec` };
   if (f.resize === 'FileSystemResizePending') {
     const how = input.evl.spec.storage.restartPodForResize ? 'the operator restarts the pod once so the resize completes' : 'restart the pod (delete it) or set spec.storage.restartPodForResize: true to let the operator do it';
@@ -171,6 +177,16 @@ export function reconciling(input: StatusInput, f: Facts, stall: Decided, h: Dec
     return { status: F, reason: ReconcilingReason.Reconciled, message: 'converged, except drift left in place (see Drifted)' };
   }
   return { status: F, reason: ReconcilingReason.Reconciled, message: 'owned objects match the spec' };
+}
+
+function rollingOutMessage(input: StatusInput, f: Facts): string {
+  const r = input.rollout!.status;
+  const pn = podName(input.evl);
+  const to = `rolling pod ${pn} from template ${r.replacing?.template ?? '?'} to ${r.desired}`;
+  if (!input.pod) return `${to}: the old pod is gone; creating the new one on the same volume`;
+  if (f.podTerminating) return `${to}: the old pod is being deleted`;
+  if (r.current !== r.desired) return `${to}: replacing the pod`;
+  return `${to}: waiting for the new log server to become Ready and answer`;
 }
 
 export function recovered(f: Facts, server: ServerObservation | undefined): Decided | undefined {

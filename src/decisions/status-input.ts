@@ -5,6 +5,7 @@
 import type { DriftFinding } from './drift.ts';
 import { ConditionType, type EventLog, type Repair, type StorageGrowth } from '../api/eventlog.ts';
 import type { UsageSample } from './storage.ts';
+import type { RolloutDecision } from './rollout.ts';
 import { getCondition } from './conditions.ts';
 import { PollError, type ServerObservation } from './server-status.ts';
 
@@ -109,6 +110,8 @@ export interface StatusInput {
   drift?: DriftInput;
   /** `eventlog.dev/spec-hash` of the desired pod, to tell a pending rollout. */
   desiredPodHash?: string;
+  /** The rollout decision of this pass (rollout.ts): `status.rollout` and the RolloutQueued/RollingOut reasons. Absent: the recorded one is kept. */
+  rollout?: RolloutDecision;
   /** The spec passed the API server but cannot work (message says what to fix). */
   specError?: string;
   /** The repair record when the reconciler approved/ran one in this pass. */

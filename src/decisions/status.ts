@@ -289,6 +289,7 @@ export function computeStatus(input: StatusInput): EventLogStatus {
     storage: storageStatus(input, f),
     recovery: recoveryStatus(input, f),
     drift: driftStatus(input, f, nowStr),
+    rollout: input.rollout?.status ?? f.old?.rollout,
   });
   return withCounters(rest, counters(input, f, rest, nowStr));
 }

@@ -44,6 +44,12 @@ export const OperatorConfigSchema = z.object({
   pollInterval: duration,
   statusCounterInterval: duration,
   shutdownTimeout: duration,
+  /** EventLogs whose pod may be rolling to a new template at once, cluster-wide (src/decisions/rollout.ts). */
+  maxConcurrentRollouts: z
+    .string()
+    .regex(/^\s*[0-9]+\s*$/, 'expected a whole number >= 1')
+    .transform((s) => Number.parseInt(s, 10))
+    .refine((n) => n >= 1, 'expected a whole number >= 1'),
   /** Used percent at which status.storage.nearlyFull turns on (a Warning Event, a gauge). */
   storageWarningPercent: z.coerce.number().int().min(1).max(100),
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
@@ -67,6 +73,12 @@ export const FIELDS: Record<keyof OperatorConfig, Field> = {
   defaultImage: { flag: 'default-image', env: 'EVENTLOG_DEFAULT_IMAGE', default: 'eventlog:dev', help: 'log server image when spec.image is empty' },
   pollInterval: { flag: 'poll-interval', env: 'EVENTLOG_POLL_INTERVAL', default: '10s', help: "how often each log server's /status is polled" },
   statusCounterInterval: { flag: 'status-counter-interval', env: 'EVENTLOG_STATUS_COUNTER_INTERVAL', default: '30s', help: 'minimum time between status writes for log counters alone' },
+  maxConcurrentRollouts: {
+    flag: 'max-concurrent-rollouts',
+    env: 'EVENTLOG_MAX_CONCURRENT_ROLLOUTS',
+    default: '1',
+    help: "EventLogs whose log pod may be replaced for a new template (image, operator version, spec) at once; the others wait, Reconciling=True/RolloutQueued",
+  },
   storageWarningPercent: { flag: 'storage-warning-percent', env: 'EVENTLOG_STORAGE_WARNING_PERCENT', default: '85', help: "used percent of a log's volume that raises a StorageNearlyFull Warning (off again 5 points below)" },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'EVENTLOG_SHUTDOWN_TIMEOUT', default: '20s', help: 'how long SIGTERM waits for in-flight reconciles' },
   logLevel: { flag: 'log-level', env: 'LOG_LEVEL', default: 'info', help: 'trace|debug|info|warn|error' },

@@ -11,6 +11,8 @@
  *   owned     token Secret, PVC, NetworkPolicy, Service, pod (or, suspended, report only)
  *   observe   poll the log server's /status
  *   repair    run a repair a human approved for the corruption the server reports
+ *   rollout   who holds a rollout slot; take one, keep it, or give it back (a template
+ *             change of the pod waits for a slot: at most --max-concurrent-rollouts)
  *   status    compute, write if changed, record Events, feed the gauges
  *
  * Guarantees
@@ -25,7 +27,8 @@
  */
 import { API_VERSION, EVENTLOG_RESOURCE, FINALIZER, KIND, parseEventLog } from '../api/eventlog.ts';
 import { DEFAULT_OPERATOR_NAMESPACE, DEFAULT_PORT, networkPolicyName, podName, pvcName, serviceName, tokenSecretName } from '../decisions/desired.ts';
-import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION } from '../decisions/labels.ts';
+import { FIELD_MANAGER, LABEL_MANAGED_BY, MANAGED_BY, SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../decisions/labels.ts';
+import { DEFAULT_MAX_CONCURRENT_ROLLOUTS, mayRollPod, RolloutState } from '../decisions/rollout.ts';
 import { nextRequeueMs } from '../decisions/plan.ts';
 import { countersRefreshDueIn, pollTimeoutTolerated, type StatusInput } from '../decisions/status.ts';
 import { TOKEN_KEY, tokenFromSecret } from '../decisions/token.ts';
@@ -41,6 +44,7 @@ import { finalize } from './reconcile/deletion.ts';
 import { observeServer } from './reconcile/observe.ts';
 import { applyOwned, desiredSet, reportOwnedDrift } from './reconcile/owned.ts';
 import { maybeRepair } from './reconcile/repair.ts';
+import { RolloutSlots, rolloutStep } from './reconcile/rollout.ts';
 import { lookupStorageClass, type StorageClassInfo } from './reconcile/storage-class.ts';
 import { maybeGrowStorage } from './reconcile/storage-growth.ts';
 import { writeStatus } from './reconcile/write-status.ts';
@@ -81,10 +85,14 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
   const runRepair = deps.repair ?? requestRepair;
   /** What this process remembers per EventLog key between passes (reconcile/context.ts). */
   const memory = new Map<string, EventLogMemory>();
+  /** Rollout slots this process just took (the caches hold the rest: reconcile/rollout.ts). */
+  const slots = new RolloutSlots();
+  const maxRollouts = deps.config.maxConcurrentRollouts ?? DEFAULT_MAX_CONCURRENT_ROLLOUTS;
   /** Drops what this process keeps about an EventLog that is gone (or about to be). */
   const forget = (namespace: string, name: string) => {
     deps.metrics?.forget(namespace, name);
     memory.delete(`${namespace}/${name}`);
+    slots.release(`${namespace}/${name}`);
   };
 
   async function reconcile(req: ReconcileRequest): Promise<ReconcileOutcome> {
@@ -118,6 +126,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       port,
       now,
       memory: memory.get(key) ?? { podsDeletedByOperator: new Set() },
+      mayRollPod: mayRollPod(evl.status, evl.spec.suspend),
     };
     memory.set(key, ctx.memory);
     const finalizerTarget: FinalizerTarget = { collection: resourcePath(EVENTLOG_RESOURCE, namespace), name, finalizers: meta.finalizers, resourceVersion: meta.resourceVersion ?? '' };
@@ -154,6 +163,17 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     // ---- storage growth ----
     const grown = storageClass?.found === false ? { podRestarted: false } : await maybeGrowStorage(ctx, live, server, storageClass);
 
+    // ---- rollout ----
+    const desiredPod = (owned?.desired ?? desiredSet(ctx, live.token)).pod;
+    const tokenHash = desiredPod.metadata.annotations[TOKEN_HASH_ANNOTATION];
+    const rollout = rolloutStep(
+      ctx,
+      { eventLogs: () => req.caches.primary.list() as RawEventLog[], slots, max: maxRollouts, enqueue: req.enqueue },
+      live,
+      { template: desiredPod.metadata.annotations[SPEC_HASH_ANNOTATION]!, ...(tokenHash !== undefined ? { tokenHash } : {}) },
+      server,
+    );
+
     // ---- status ----
     const timeouts = ctx.memory.pollTimeoutsInARow;
     const input: StatusInput = {
@@ -169,7 +189,8 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
       ...(grown.growth ? { growth: grown.growth } : {}),
       usageSamples: ctx.memory.usageSamples ?? [],
       ...(live.secret && live.token !== undefined ? { tokenSecret: { name: tokenSecretName(evl), key: TOKEN_KEY } } : {}),
-      desiredPodHash: (owned?.desired ?? desiredSet(ctx, live.token)).pod.metadata.annotations[SPEC_HASH_ANNOTATION],
+      desiredPodHash: desiredPod.metadata.annotations[SPEC_HASH_ANNOTATION],
+      rollout,
       now: now(),
       options: { countersMinIntervalMs: deps.config.statusCounterInterval, port, ...(deps.config.storageWarningPercent !== undefined ? { storageWarningPercent: deps.config.storageWarningPercent } : {}) },
     };
@@ -177,7 +198,7 @@ export function eventLogController(deps: EventLogControllerDeps): ControllerDefi
     if ('conflict' in written) return Outcome.requeueAfter(deps.config.pollInterval);
     if ('gone' in written) return Outcome.done();
     // A tolerated poll timeout kept Ready: poll again soon rather than after a full interval.
-    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, written.next), (owned?.waiting ?? false) || grown.podRestarted || pollTimeoutTolerated(input) || growing(input)));
+    return Outcome.requeueAfter(nextRequeueMs(deps.config.pollInterval, countersRefreshDueIn(input, written.next), (owned?.waiting ?? false) || grown.podRestarted || rollout.status.state === RolloutState.RollingOut || pollTimeoutTolerated(input) || growing(input)));
   }
 
   return {

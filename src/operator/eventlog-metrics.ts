@@ -11,6 +11,8 @@
  *   eventlog_drift_corrections{namespace,name}       gauge status.drift.corrections (lifetime, from status)
  *   eventlog_storage_capacity_bytes{namespace,name}  gauge status.storage.capacity in bytes
  *   eventlog_storage_resizing{namespace,name}        gauge 1 while a PVC expansion is in progress
+ *   eventlog_pod_template_outdated{namespace,name}   gauge 1 while the pod runs an older template (status.rollout.upToDate false)
+ *   eventlog_rollout_in_progress{namespace,name}     gauge 1 while it holds a rollout slot (status.rollout.state RollingOut)
  *   eventlog_recoveries_total{outcome}               counter: recoveries (one per server boot) this
  *                                                    process saw appear in a status it wrote
  *   eventlog_status_polls_total{result}              counter: GET /status polls of log servers by
@@ -60,6 +62,10 @@ export interface EventLogSamples {
   storageFull: 0 | 1;
   /** status.storage.projectedFullAt as Unix seconds. */
   storageProjectedFullSeconds?: number;
+  /** The pod runs an older template (status.rollout.upToDate false). */
+  podTemplateOutdated: 0 | 1;
+  /** It holds a rollout slot (status.rollout.state RollingOut). */
+  rolloutInProgress: 0 | 1;
 }
 
 const isTrue = (status: EventLogStatus | undefined, type: string): 0 | 1 =>
@@ -81,6 +87,8 @@ export function eventLogSamples(status: EventLogStatus | undefined): EventLogSam
     storageResizing: status?.storage?.resizing ? 1 : 0,
     storageNearlyFull: status?.storage?.nearlyFull ? 1 : 0,
     storageFull: status?.conditions?.some((c) => c.type === ConditionType.Ready && c.reason === 'StorageFull') ? 1 : 0,
+    podTemplateOutdated: status?.rollout?.upToDate === false ? 1 : 0,
+    rolloutInProgress: status?.rollout?.state === 'RollingOut' ? 1 : 0,
   };
   const st = status?.storage;
   if (st?.usedBytes !== undefined) s.storageUsedBytes = st.usedBytes;
@@ -132,6 +140,8 @@ export class EventLogMetrics implements EventLogMetricsSink {
   readonly storageFull: Gauge<'namespace' | 'name'>;
   readonly storageProjectedFull: Gauge<'namespace' | 'name'>;
   readonly storageGrowths: Counter<'namespace' | 'name'>;
+  readonly podTemplateOutdated: Gauge<'namespace' | 'name'>;
+  readonly rolloutInProgress: Gauge<'namespace' | 'name'>;
   readonly recoveries: Counter<'outcome'>;
   readonly polls: Counter<'result'>;
   /** The phase label currently exported per `namespace/name`, to remove it on change. */
@@ -159,6 +169,8 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.storageNearlyFull = gauge('eventlog_storage_nearly_full', 'Whether usedPercent reached --storage-warning-percent (status.storage.nearlyFull)');
     this.storageFull = gauge('eventlog_storage_full', 'Whether the log refuses appends for space (Ready=False/StorageFull)');
     this.storageProjectedFull = gauge('eventlog_storage_projected_full_timestamp_seconds', 'When the volume will be full at the recent growth rate (status.storage.projectedFullAt); absent when not growing');
+    this.podTemplateOutdated = gauge('eventlog_pod_template_outdated', 'Whether the log pod runs an older template than the operator wants now (status.rollout.upToDate false: queued or rolling)');
+    this.rolloutInProgress = gauge('eventlog_rollout_in_progress', 'Whether the EventLog holds a rollout slot: its pod is being replaced with the current template (status.rollout.state RollingOut)');
     this.storageGrowths = new Counter({ name: 'eventlog_storage_growths_total', help: 'PVC expansions asked for by autoGrow, seen by this operator process', labelNames, registers });
     this.recoveries = new Counter({ name: 'eventlog_recoveries_total', help: 'Start-up recoveries of log servers seen by this operator process, by outcome', labelNames: ['outcome'], registers });
     for (const outcome of Object.values(RecoveryOutcome)) this.recoveries.inc({ outcome }, 0);
@@ -194,6 +206,8 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.storageNearlyFull.set(labels, s.storageNearlyFull);
     this.storageFull.set(labels, s.storageFull);
     optional(this.storageProjectedFull, s.storageProjectedFullSeconds);
+    this.podTemplateOutdated.set(labels, s.podTemplateOutdated);
+    this.rolloutInProgress.set(labels, s.rolloutInProgress);
     const grew = (status.storage?.growth?.length ?? 0) > 0 && status.storage?.growth?.[0]?.at !== old?.storage?.growth?.[0]?.at;
     if (grew) this.storageGrowths.inc(labels);
     for (const outcome of newRecoveries(old, status)) this.recoveries.inc({ outcome });
@@ -205,7 +219,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
     const phase = this.#phases.get(key);
     if (phase !== undefined) this.info.remove({ ...labels, phase });
     this.#phases.delete(key);
-    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing, this.storageUsed, this.storageAvailable, this.storageUsedPercent, this.storageNearlyFull, this.storageFull, this.storageProjectedFull]) g.remove(labels);
+    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing, this.storageUsed, this.storageAvailable, this.storageUsedPercent, this.storageNearlyFull, this.storageFull, this.storageProjectedFull, this.podTemplateOutdated, this.rolloutInProgress]) g.remove(labels);
     this.storageGrowths.remove(labels);
   }
 }

@@ -89,7 +89,7 @@ export async function main(argv: string[], io: MainIo = { stdout: process.stdout
     http,
     applier: new ServerSideApplier(http),
     recorder,
-    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace, storageWarningPercent: config.storageWarningPercent },
+    config: { defaultImage: config.defaultImage, pollInterval: config.pollInterval, statusCounterInterval: config.statusCounterInterval, operatorNamespace: config.operatorNamespace, storageWarningPercent: config.storageWarningPercent, maxConcurrentRollouts: config.maxConcurrentRollouts },
     metrics,
     // Counted, so the load on the log servers is visible (eventlog_status_polls_total).
     poll: async (podIP, port, opts) => {

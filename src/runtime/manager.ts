@@ -78,6 +78,8 @@ export interface ReconcileRequest {
   reconcileId: string;
   log: Logger;
   caches: Caches;
+  /** Queue another key of the primary (e.g. a waiter whose turn came); deduplicated like any add. */
+  enqueue: (key: string) => void;
 }
 
 export interface ControllerDefinition {
@@ -443,7 +445,7 @@ export class Manager {
     const reconcileId = randomBytes(4).toString('hex');
     const log = this.#log.child({ namespace, name, reconcileId });
     try {
-      return await this.#opts.controller.reconcile({ namespace, name, reconcileId, log, caches: this.#caches });
+      return await this.#opts.controller.reconcile({ namespace, name, reconcileId, log, caches: this.#caches, enqueue: (k) => this.queue.add(k) });
     } catch (error) {
       // Logged once, by the worker loop, with the key and the retry count.
       return Outcome.error(error);

@@ -19,6 +19,7 @@ import { desiredPod } from '../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../src/decisions/labels.ts';
 import type { ServerStatus } from '../../src/decisions/server-status.ts';
 import { computeStatus, type StatusInput } from '../../src/decisions/status.ts';
+import { decideRollout } from '../../src/decisions/rollout.ts';
 import { ensureArgoLua, runHealthChecks, type HealthStatus } from '../support/argocd-lua.ts';
 import { TOOL_BUILD_TIMEOUT_MS } from '../support/go-tools.ts';
 import { ensureKStatus, kstatusOfAll, type KStatusResult } from '../support/kstatus.ts';
@@ -66,6 +67,25 @@ const cases: Case[] = [
   scenario('server unreachable', (i) => (i.server = { ok: false, error: 'Timeout', message: 'no answer within 2000 ms' }), 'InProgress', 'Progressing'),
   scenario('storage failure (server failed)', server({ state: 'failed' }), 'InProgress', 'Progressing'),
   scenario('rollout pending', (i) => (i.desiredPodHash = 'newhash'), 'InProgress', 'Progressing'),
+  // An operator upgrade: this pod runs an older template and waits for a rollout slot.
+  scenario(
+    'rollout queued behind another EventLog',
+    (i) => {
+      i.desiredPodHash = 'newhash';
+      i.rollout = decideRollout({ desired: { template: 'newhash' }, pod: { template: 'oldhash', terminating: false, ready: true }, server: { bootId: 'b1' }, recorded: undefined, suspended: false, holders: ['shop/payments'], max: 1, now: '2026-11-22T05:00:00Z' });
+    },
+    'InProgress',
+    'Progressing',
+  ),
+  scenario(
+    'rolling out (holds a rollout slot)',
+    (i) => {
+      i.desiredPodHash = 'newhash';
+      i.rollout = decideRollout({ desired: { template: 'newhash' }, pod: { template: 'oldhash', terminating: false, ready: true }, server: { bootId: 'b1' }, recorded: undefined, suspended: false, holders: [], max: 1, now: '2026-11-22T05:00:00Z' });
+    },
+    'InProgress',
+    'Progressing',
+  ),
   { name: 'Ready', object: served(makeEvl(), ready), kstatus: 'Current', kstatusMessage: 'Resource is Ready', argo: 'Healthy' },
   scenario('StorageClass missing', (i) => ((i.pvc.status.phase = 'Pending'), (i.storageClass = { name: 'fast', found: false })), 'Failed', 'Degraded'),
   scenario('corruption', server({ state: 'corrupt', recovery: { outcome: 'CorruptionDetected', startedAt: '2026-11-22T04:59:00.000Z', durationMs: 5, recordsRecovered: 7, bytesTruncated: 0, corruption } }), 'Failed', 'Degraded'),

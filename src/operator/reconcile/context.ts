@@ -23,7 +23,8 @@ export interface EventLogControllerDeps {
   applier: Pick<ManifestApplier, 'apply'>;
   recorder: Pick<EventRecorder, 'record'>;
   /** operatorNamespace: admitted by every log's NetworkPolicy (default eventlog-system). */
-  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number; operatorNamespace?: string; storageWarningPercent?: number };
+  /** maxConcurrentRollouts: EventLogs that may roll their pod to a new template at once (default 1; src/decisions/rollout.ts). */
+  config: { defaultImage: string; pollInterval: number; statusCounterInterval: number; operatorNamespace?: string; storageWarningPercent?: number; maxConcurrentRollouts?: number };
   /** Defaults to `pollServerStatus`; tests may replace it. */
   poll?: (podIP: string, port: number, opts: PollOptions) => Promise<ServerObservation>;
   pollTimeoutMs?: number;
@@ -70,6 +71,12 @@ export interface ReconcileContext {
   desiredOptions: DesiredOptions;
   /** What this process remembers of the EventLog between passes (in memory only). */
   memory: EventLogMemory;
+  /**
+   * The recorded status holds a rollout slot: the owned step may delete or patch the pod
+   * for a template change (src/decisions/rollout.ts `mayRollPod`). Otherwise such a pod
+   * is left as it is (queued); other pod changes are not gated.
+   */
+  mayRollPod: boolean;
   /** The live PVC's request (a PVC grown beyond spec.storage.size is kept at its size). */
   livePvcRequest?: string;
   port: number;

@@ -23,7 +23,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { DriftPolicy } from '../../api/eventlog.ts';
 import { desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, tokenSecretName, type DesiredObject } from '../../decisions/desired.ts';
 import { listsToReplace, type DriftFinding } from '../../decisions/drift.ts';
-import { FIELD_MANAGER } from '../../decisions/labels.ts';
+import { FIELD_MANAGER, SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../../decisions/labels.ts';
+import { templateChange } from '../../decisions/rollout.ts';
 import { combineDrift, existedBefore, objectAction, planObject } from '../../decisions/plan.ts';
 import type { DriftInput } from '../../decisions/status.ts';
 import { TOKEN_KEY, tokenFingerprint } from '../../decisions/token.ts';
@@ -164,6 +165,11 @@ async function reconcileObject(
   }
   // Terminating (a deleted pod, or one we deleted for a rollout): wait for it to go.
   if (live?.metadata?.deletionTimestamp) return { items: [], waiting: true };
+  // A template rollout waits for a rollout slot (reconcile/rollout.ts); the pod is left as it is meanwhile.
+  if (kind === 'Pod' && live && !ctx.mayRollPod && templateChange(podTemplateOf(desired), podTemplateOf(live)) === 'template') {
+    log.debug({ kind, object: name }, 'pod runs an older template: its rollout waits for a slot');
+    return { items: [], waiting: false };
+  }
   const plan = planObject(kind, desired, live, existed);
   const apply = async (force: boolean): Promise<KubeObject> =>
     step(ctx, `applying ${kind} ${namespace}/${name}${force ? ' (force: correcting drift)' : ''}`, async () =>
@@ -225,6 +231,12 @@ const RESOURCE_OF: Record<DesiredObject['kind'], ResourceType> = {
   Secret: Resource.secrets,
   NetworkPolicy: Resource.networkPolicies,
 };
+
+/** The template and token fingerprint annotations of a pod (desired or live). */
+function podTemplateOf(o: { metadata?: { annotations?: Record<string, string> } }): { template: string; tokenHash?: string } {
+  const a = o.metadata?.annotations ?? {};
+  return { template: a[SPEC_HASH_ANNOTATION] ?? '', ...(a[TOKEN_HASH_ANNOTATION] !== undefined ? { tokenHash: a[TOKEN_HASH_ANNOTATION] } : {}) };
+}
 
 const uidOf = (o: KubeObject | undefined): { uid?: string } => (o?.metadata?.uid ? { uid: o.metadata.uid } : {});
 

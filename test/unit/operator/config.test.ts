@@ -17,6 +17,7 @@ describe('operator config', () => {
       statusCounterInterval: 30_000,
       shutdownTimeout: 20_000,
       storageWarningPercent: 85,
+      maxConcurrentRollouts: 1,
       logLevel: 'info',
     });
   });
@@ -28,6 +29,8 @@ describe('operator config', () => {
 
   it.each([
     [['--workers', '0'], {}, /^--workers: .*got "0"$/],
+    [['--max-concurrent-rollouts', '0'], {}, /^--max-concurrent-rollouts: expected a whole number >= 1, got "0"$/],
+    [[], { EVENTLOG_MAX_CONCURRENT_ROLLOUTS: '1.5' }, /^EVENTLOG_MAX_CONCURRENT_ROLLOUTS: expected a whole number >= 1, got "1.5"$/],
     [['--leader-elect', 'yes'], {}, /^--leader-elect: .*got "yes"$/],
     [[], { EVENTLOG_POLL_INTERVAL: 'soon' }, /^EVENTLOG_POLL_INTERVAL: expected a duration like 500ms, 10s or 2m, got "soon"$/],
     [['--metrics-addr', 'localhost'], {}, /^--metrics-addr: expected HOST:PORT/],

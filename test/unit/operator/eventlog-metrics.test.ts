@@ -37,11 +37,13 @@ describe('eventLogSamples', () => {
       storageResizing: 0,
       storageNearlyFull: 0,
       storageFull: 0,
+      podTemplateOutdated: 0,
+      rolloutInProgress: 0,
     });
   });
 
   it('has no counters or capacity before they are known, and Unknown phase without a status', () => {
-    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0, storageNearlyFull: 0, storageFull: 0 });
+    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0, storageNearlyFull: 0, storageFull: 0, podTemplateOutdated: 0, rolloutInProgress: 0 });
     const s = eventLogSamples({ phase: 'Stalled', conditions: [cond('Ready', 'False'), cond('Stalled', 'True')], storage: { resizing: true, capacity: 'not-a-quantity' } } as EventLogStatus);
     expect(s).toMatchObject({ phase: 'Stalled', ready: 0, stalled: 1, storageResizing: 1 });
     expect(s.storageCapacityBytes).toBeUndefined();
@@ -49,6 +51,13 @@ describe('eventLogSamples', () => {
 });
 
 describe('newRecoveries', () => {
+  it('reads the rollout gauges from status.rollout', () => {
+    const rollout = (state: string, upToDate: boolean) => eventLogSamples({ ...readyStatus(), rollout: { state, desired: 'b', current: 'a', upToDate, since: t } } as EventLogStatus);
+    expect(rollout('Queued', false)).toMatchObject({ podTemplateOutdated: 1, rolloutInProgress: 0 });
+    expect(rollout('RollingOut', false)).toMatchObject({ podTemplateOutdated: 1, rolloutInProgress: 1 });
+    expect(rollout('UpToDate', true)).toMatchObject({ podTemplateOutdated: 0, rolloutInProgress: 0 });
+  });
+
   it('counts history entries with a bootId the old status did not have, oldest first', () => {
     const old = readyStatus();
     const next = { ...old, recovery: { history: [entry('b3', 'CorruptionDetected'), entry('b2', 'TornTailTruncated'), entry('b1', 'Clean')] } } as EventLogStatus;

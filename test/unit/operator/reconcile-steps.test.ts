@@ -49,6 +49,7 @@ function context(http: ReturnType<typeof fakeHttp>['http'], spec: Parameters<typ
     port: 8080,
     now: () => new Date('2026-11-22T05:00:00Z'),
     memory: { podsDeletedByOperator: new Set() },
+    mayRollPod: false,
   };
   return { ctx, recorded };
 }
