@@ -33,8 +33,9 @@
  * - Slots are not handed out in a fixed order: whichever queued EventLog reconciles first
  *   after a slot frees takes it (the one that frees it wakes the next queued ones by name
  *   order; every queued one also retries at its poll interval).
- * - The status of a queued EventLog names the EventLogs holding the slots, so it changes
- *   (one write) each time a rollout starts: n²/2 writes for n outdated EventLogs at max 1.
+ * - A queued EventLog's status does not name the EventLogs holding the slots (the log line
+ *   does): its status is written when it enters the queue and when it leaves, not at each
+ *   rollout that starts in between.
  */
 import { RolloutState, type RolloutStatus } from '../api/eventlog.ts';
 
@@ -158,10 +159,15 @@ function rolloutDone({ desired, pod, server, recorded }: RolloutInput): boolean 
   return pod.uid !== r.podUid || (pod.restarts ?? 0) > (r.restarts ?? 0);
 }
 
-/** The message of a queued EventLog's Reconciling condition. */
-export function queuedMessage(status: Pick<RolloutStatus, 'current' | 'desired'>, waitingFor: NonNullable<RolloutDecision['waitingFor']>): string {
-  const more = waitingFor.count > waitingFor.names.length ? ` and ${waitingFor.count - waitingFor.names.length} more` : '';
-  return `the pod runs template ${status.current ?? '?'}, the desired template is ${status.desired}; queued: ${waitingFor.count} of at most ${waitingFor.max} rollouts at once (--max-concurrent-rollouts) in progress: ${waitingFor.names.join(', ')}${more}`;
+/**
+ * The message of a queued EventLog's Reconciling condition. It names no slot holder on
+ * purpose: holders change with every rollout, and a message that followed them would
+ * rewrite every queued EventLog's status each time (n²/2 writes for n outdated EventLogs
+ * at max 1). It stays the same while queued: one write to enter the queue, one to leave.
+ * The holders are in the operator's log line and in `kubectl get eventlogs` (Rollout).
+ */
+export function queuedMessage(status: Pick<RolloutStatus, 'current' | 'desired'>, waitingFor: Pick<NonNullable<RolloutDecision['waitingFor']>, 'max'>): string {
+  return `the pod runs template ${status.current ?? '?'}, the desired template is ${status.desired}; waiting for a rollout slot (at most ${waitingFor.max} at once, --max-concurrent-rollouts); the EventLogs rolling now show RollingOut in kubectl get eventlogs`;
 }
 
 /** Keys to wake when slots free up: the first `free` queued EventLogs by name (the rest retry at their poll interval). */

@@ -13,6 +13,8 @@
  *   eventlog_storage_resizing{namespace,name}        gauge 1 while a PVC expansion is in progress
  *   eventlog_pod_template_outdated{namespace,name}   gauge 1 while the pod runs an older template (status.rollout.upToDate false)
  *   eventlog_rollout_in_progress{namespace,name}     gauge 1 while it holds a rollout slot (status.rollout.state RollingOut)
+ *   eventlog_rollout_queued{namespace,name}          gauge 1 while it waits for a slot and its older pod serves
+ *                                                    (Ready=False/Progressing only for the queue)
  *   eventlog_recoveries_total{outcome}               counter: recoveries (one per server boot) this
  *                                                    process saw appear in a status it wrote
  *   eventlog_status_polls_total{result}              counter: GET /status polls of log servers by
@@ -38,7 +40,7 @@
  *   (`--status-counter-interval`), not per append.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
+import { ConditionStatus, ConditionType, ReadyReason, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
 import { PollError, type ServerObservation } from '../decisions/server-status.ts';
 import { isQuantity, quantityToUnits } from '../kube/quantity.ts';
 import { perRegistry } from '../runtime/metrics.ts';
@@ -66,7 +68,11 @@ export interface EventLogSamples {
   podTemplateOutdated: 0 | 1;
   /** It holds a rollout slot (status.rollout.state RollingOut). */
   rolloutInProgress: 0 | 1;
+  /** It waits for a rollout slot while its (older) pod serves events: Ready=False only for that. */
+  rolloutQueued: 0 | 1;
 }
+
+const readyReason = (status: EventLogStatus | undefined): string | undefined => status?.conditions?.find((c) => c.type === ConditionType.Ready)?.reason;
 
 const isTrue = (status: EventLogStatus | undefined, type: string): 0 | 1 =>
   status?.conditions?.some((c) => c.type === type && c.status === ConditionStatus.True) ? 1 : 0;
@@ -89,6 +95,7 @@ export function eventLogSamples(status: EventLogStatus | undefined): EventLogSam
     storageFull: status?.conditions?.some((c) => c.type === ConditionType.Ready && c.reason === 'StorageFull') ? 1 : 0,
     podTemplateOutdated: status?.rollout?.upToDate === false ? 1 : 0,
     rolloutInProgress: status?.rollout?.state === 'RollingOut' ? 1 : 0,
+    rolloutQueued: status?.rollout?.state === 'Queued' && readyReason(status) === ReadyReason.Progressing ? 1 : 0,
   };
   const st = status?.storage;
   if (st?.usedBytes !== undefined) s.storageUsedBytes = st.usedBytes;
@@ -142,6 +149,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
   readonly storageGrowths: Counter<'namespace' | 'name'>;
   readonly podTemplateOutdated: Gauge<'namespace' | 'name'>;
   readonly rolloutInProgress: Gauge<'namespace' | 'name'>;
+  readonly rolloutQueued: Gauge<'namespace' | 'name'>;
   readonly recoveries: Counter<'outcome'>;
   readonly polls: Counter<'result'>;
   /** The phase label currently exported per `namespace/name`, to remove it on change. */
@@ -170,6 +178,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
     this.storageFull = gauge('eventlog_storage_full', 'Whether the log refuses appends for space (Ready=False/StorageFull)');
     this.storageProjectedFull = gauge('eventlog_storage_projected_full_timestamp_seconds', 'When the volume will be full at the recent growth rate (status.storage.projectedFullAt); absent when not growing');
     this.podTemplateOutdated = gauge('eventlog_pod_template_outdated', 'Whether the log pod runs an older template than the operator wants now (status.rollout.upToDate false: queued or rolling)');
+    this.rolloutQueued = gauge('eventlog_rollout_queued', 'Whether the EventLog waits for a rollout slot while its older pod serves events (status.rollout.state Queued, Ready=False/Progressing)');
     this.rolloutInProgress = gauge('eventlog_rollout_in_progress', 'Whether the EventLog holds a rollout slot: its pod is being replaced with the current template (status.rollout.state RollingOut)');
     this.storageGrowths = new Counter({ name: 'eventlog_storage_growths_total', help: 'PVC expansions asked for by autoGrow, seen by this operator process', labelNames, registers });
     this.recoveries = new Counter({ name: 'eventlog_recoveries_total', help: 'Start-up recoveries of log servers seen by this operator process, by outcome', labelNames: ['outcome'], registers });
@@ -208,6 +217,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
     optional(this.storageProjectedFull, s.storageProjectedFullSeconds);
     this.podTemplateOutdated.set(labels, s.podTemplateOutdated);
     this.rolloutInProgress.set(labels, s.rolloutInProgress);
+    this.rolloutQueued.set(labels, s.rolloutQueued);
     const grew = (status.storage?.growth?.length ?? 0) > 0 && status.storage?.growth?.[0]?.at !== old?.storage?.growth?.[0]?.at;
     if (grew) this.storageGrowths.inc(labels);
     for (const outcome of newRecoveries(old, status)) this.recoveries.inc({ outcome });
@@ -219,7 +229,7 @@ export class EventLogMetrics implements EventLogMetricsSink {
     const phase = this.#phases.get(key);
     if (phase !== undefined) this.info.remove({ ...labels, phase });
     this.#phases.delete(key);
-    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing, this.storageUsed, this.storageAvailable, this.storageUsedPercent, this.storageNearlyFull, this.storageFull, this.storageProjectedFull, this.podTemplateOutdated, this.rolloutInProgress]) g.remove(labels);
+    for (const g of [this.ready, this.stalled, this.records, this.bytes, this.driftItems, this.driftCorrections, this.storageCapacity, this.storageResizing, this.storageUsed, this.storageAvailable, this.storageUsedPercent, this.storageNearlyFull, this.storageFull, this.storageProjectedFull, this.podTemplateOutdated, this.rolloutInProgress, this.rolloutQueued]) g.remove(labels);
     this.storageGrowths.remove(labels);
   }
 }

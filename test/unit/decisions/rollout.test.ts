@@ -145,12 +145,16 @@ describe('status of a rollout', () => {
   const evl = makeEvl();
   const cond = (s: ReturnType<typeof computeStatus>, type: string) => s.conditions?.find((c) => c.type === type);
 
-  it('queued: Reconciling=True/RolloutQueued naming the holder, Ready=False/Progressing; status.rollout written (kstatus and Argo CD: test/unit/gitops-kstatus.test.ts)', () => {
+  it('queued: Reconciling=True/RolloutQueued with a message that names no holder (it stays the same while queued), Ready=False/Progressing; status.rollout written (kstatus and Argo CD: test/unit/gitops-kstatus.test.ts)', () => {
     const i = healthy(evl, 'old');
     const rollout = decideRollout(input({ desired: { template: i.desiredPodHash! }, pod: { template: 'old', terminating: false, ready: true }, holders: ['shop/payments'] }));
     const s = computeStatus({ ...i, rollout });
     expect(cond(s, ConditionType.Reconciling)).toMatchObject({ status: 'True', reason: ReconcilingReason.RolloutQueued });
-    expect(cond(s, ConditionType.Reconciling)?.message).toContain('shop/payments');
+    expect(cond(s, ConditionType.Reconciling)?.message).toContain('waiting for a rollout slot (at most 1 at once');
+    expect(cond(s, ConditionType.Reconciling)?.message).not.toContain('shop/payments');
+    // Another holder later: the same status, so no write while the queue moves.
+    const later = computeStatus({ ...i, evl: { ...i.evl, status: s }, rollout: decideRollout(input({ desired: { template: i.desiredPodHash! }, pod: { template: 'old', terminating: false, ready: true }, holders: ['shop/zebra'], recorded: s.rollout })) });
+    expect(later).toEqual(s);
     expect(cond(s, ConditionType.Reconciling)?.message).toContain('--max-concurrent-rollouts');
     expect(cond(s, ConditionType.Ready)).toMatchObject({ status: 'False', reason: ReadyReason.Progressing });
     expect(cond(s, ConditionType.Stalled)?.status).toBe('False');

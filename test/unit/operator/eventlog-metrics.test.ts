@@ -39,24 +39,36 @@ describe('eventLogSamples', () => {
       storageFull: 0,
       podTemplateOutdated: 0,
       rolloutInProgress: 0,
+      rolloutQueued: 0,
     });
   });
 
   it('has no counters or capacity before they are known, and Unknown phase without a status', () => {
-    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0, storageNearlyFull: 0, storageFull: 0, podTemplateOutdated: 0, rolloutInProgress: 0 });
+    expect(eventLogSamples(undefined)).toEqual({ phase: 'Unknown', ready: 0, stalled: 0, driftItems: 0, driftCorrections: 0, storageResizing: 0, storageNearlyFull: 0, storageFull: 0, podTemplateOutdated: 0, rolloutInProgress: 0, rolloutQueued: 0 });
     const s = eventLogSamples({ phase: 'Stalled', conditions: [cond('Ready', 'False'), cond('Stalled', 'True')], storage: { resizing: true, capacity: 'not-a-quantity' } } as EventLogStatus);
     expect(s).toMatchObject({ phase: 'Stalled', ready: 0, stalled: 1, storageResizing: 1 });
     expect(s.storageCapacityBytes).toBeUndefined();
   });
 });
 
-describe('newRecoveries', () => {
-  it('reads the rollout gauges from status.rollout', () => {
-    const rollout = (state: string, upToDate: boolean) => eventLogSamples({ ...readyStatus(), rollout: { state, desired: 'b', current: 'a', upToDate, since: t } } as EventLogStatus);
+describe('eventLogSamples: rollout gauges', () => {
+  const withReady = (status: 'True' | 'False', reason: string) => ({ ...readyStatus(), conditions: [{ ...cond('Ready', status), reason }] }) as EventLogStatus;
+  const rollout = (state: string, upToDate: boolean, base: EventLogStatus = readyStatus()) => eventLogSamples({ ...base, rollout: { state, desired: 'b', current: 'a', upToDate, since: t } } as EventLogStatus);
+
+  it('reads outdated and in progress from status.rollout', () => {
     expect(rollout('Queued', false)).toMatchObject({ podTemplateOutdated: 1, rolloutInProgress: 0 });
-    expect(rollout('RollingOut', false)).toMatchObject({ podTemplateOutdated: 1, rolloutInProgress: 1 });
-    expect(rollout('UpToDate', true)).toMatchObject({ podTemplateOutdated: 0, rolloutInProgress: 0 });
+    expect(rollout('RollingOut', false)).toMatchObject({ podTemplateOutdated: 1, rolloutInProgress: 1, rolloutQueued: 0 });
+    expect(rollout('UpToDate', true)).toMatchObject({ podTemplateOutdated: 0, rolloutInProgress: 0, rolloutQueued: 0 });
   });
+
+  it('counts a queued EventLog as queued only while its older pod serves (Ready=False/Progressing), so a queued log that is down still alerts', () => {
+    expect(rollout('Queued', false, withReady('False', 'Progressing'))).toMatchObject({ rolloutQueued: 1, ready: 0 });
+    expect(rollout('Queued', false, withReady('False', 'ServerNotReady'))).toMatchObject({ rolloutQueued: 0, ready: 0 });
+    expect(rollout('RollingOut', false, withReady('False', 'Progressing'))).toMatchObject({ rolloutQueued: 0 });
+  });
+});
+
+describe('newRecoveries', () => {
 
   it('counts history entries with a bootId the old status did not have, oldest first', () => {
     const old = readyStatus();
