@@ -53,12 +53,13 @@ export const defaultIo: Omit<StoreIo, 'statfs'> = {
 };
 
 /**
- * Where fdatasync runs. A group holding a single append (a lone client: there is nothing
- * else to do meanwhile) syncs inline on the event loop, saving the two thread hand-offs
- * of a threadpool call (like Redis' appendfsync always), as long as the disk is fast (the
- * last fdatasync took less than this). Bigger groups, or a slow disk, sync on the libuv
- * threadpool so the event loop keeps parsing (and batching) the next requests meanwhile
- * and never blocks for long.
+ * Where fdatasync runs. A lone append (its group holds one job, the previous group did
+ * too, and nothing else arrived in the turn the last commit ended: a lone client, there
+ * is nothing else to do meanwhile) syncs inline on the event loop, saving the two thread
+ * hand-offs of a threadpool call (like Redis' appendfsync always), as long as the disk is
+ * fast (the last fdatasync took less than this). Any other group, or a slow disk, syncs on
+ * the libuv threadpool, so the event loop keeps parsing the next requests meanwhile (they
+ * form the next group) and never blocks for long.
  */
 const INLINE_FSYNC_MAX_SECONDS = 0.002;
 
@@ -151,7 +152,11 @@ async function activeSegment(ctx: WriterContext, firstSeq: number, total: number
   return active;
 }
 
-export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void> {
+/**
+ * Writes, syncs (fsync mode), publishes and acknowledges one group. `inline` allows the
+ * fdatasync on the event loop (see INLINE_FSYNC_MAX_SECONDS; a slow last sync vetoes it).
+ */
+export async function commitGroup(ctx: WriterContext, jobs: Job[], inline = false): Promise<void> {
   const index = ctx.data.index;
   const firstSeq = index.lastSequence + 1;
   let n = 0;
@@ -209,7 +214,7 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void
   let fsyncSeconds: number | undefined;
   if (ctx.durability === 'fsync') {
     const t0 = process.hrtime.bigint();
-    const d = ctx.io.datasync(active.fh, jobs.length === 1 && ctx.sync.lastSeconds < INLINE_FSYNC_MAX_SECONDS);
+    const d = ctx.io.datasync(active.fh, inline && jobs.length === 1 && ctx.sync.lastSeconds < INLINE_FSYNC_MAX_SECONDS);
     if (d !== undefined) await d;
     fsyncSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     ctx.sync.lastSeconds = fsyncSeconds;
@@ -310,8 +315,15 @@ export interface WriterHost {
 }
 
 /**
- * The one writer: owns the queue of admitted appends, takes everything queued (up to
- * maxCommitBytes) as one group, and, in `interval` mode, the periodic fdatasync.
+ * The one writer: owns the queue of admitted appends and, in `interval` mode, the periodic
+ * fdatasync. Leader/follower group commit, with no timer:
+ * - an append that finds the writer idle starts a group at once (in a microtask: appends
+ *   made by the same synchronous code join it), so a lone append waits for nothing;
+ * - appends that arrive while a group is being written and synced queue up and form the
+ *   next group, started as soon as the previous one is durable (up to maxCommitBytes);
+ * - an append that arrives in the same event-loop turn in which a group ended (others
+ *   are answering at the same moment: concurrent clients) starts its group at the end of
+ *   that turn instead, so every request read in that turn joins it.
  */
 export class GroupWriter {
   readonly #ctx: WriterContext;
@@ -321,6 +333,10 @@ export class GroupWriter {
   #loop: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
+  /** A group ended in the current event-loop turn (cleared by a setImmediate). */
+  #endedThisTurn = false;
+  /** Jobs of the last group (1: appends have been arriving one at a time). */
+  #lastGroupJobs = 1;
 
   constructor(ctx: WriterContext, host: WriterHost, maxCommitBytes: number) {
     this.#ctx = ctx;
@@ -330,7 +346,7 @@ export class GroupWriter {
 
   enqueue(job: Job): void {
     this.#queue.push(job);
-    this.#loop ??= this.#run();
+    if (this.#loop === undefined) this.#loop = this.#run(this.#endedThisTurn);
   }
 
   /** Removes and returns everything queued (to refuse it). */
@@ -350,12 +366,13 @@ export class GroupWriter {
     while (this.#loop !== undefined) await this.#loop;
   }
 
-  async #run(): Promise<void> {
+  async #run(concurrent: boolean): Promise<void> {
     try {
-      // Start the group at the end of this event-loop turn: every request whose bytes
-      // arrived in this turn joins it. Later groups start as soon as the previous one is
-      // durable (classic group commit: what queued meanwhile is the next group).
-      await new Promise<void>((r) => setImmediate(r));
+      // Leader: start now (a microtask: never before enqueue() returned). After a group
+      // that ended in this very turn: at the end of the turn, with everything read in it.
+      if (concurrent) await new Promise<void>((r) => setImmediate(r));
+      else await undefined;
+      let first = !concurrent;
       while (this.#queue.length > 0 && this.#host.writable()) {
         let take = 0;
         let hint = 0;
@@ -364,9 +381,14 @@ export class GroupWriter {
           take++;
         }
         const jobs = this.#queue.splice(0, take);
+        // Inline only for a lone append after lone appends; a group formed while another
+        // was in flight, or what queued behind it, syncs on the threadpool.
+        const inline = first && take === 1 && this.#lastGroupJobs === 1 && this.#queue.length === 0;
+        first = false;
+        this.#lastGroupJobs = take;
         let fatal: Error | undefined;
         try {
-          await commitGroup(this.#ctx, jobs);
+          await commitGroup(this.#ctx, jobs, inline);
         } catch (err) {
           fatal = await this.#host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
         } finally {
@@ -379,6 +401,10 @@ export class GroupWriter {
     } finally {
       // Cleared synchronously with the loop's last check: an append queued after it starts a new loop.
       this.#loop = undefined;
+      if (!this.#endedThisTurn) {
+        this.#endedThisTurn = true;
+        setImmediate(() => (this.#endedThisTurn = false));
+      }
     }
   }
 
