@@ -41,7 +41,7 @@ import { pruneSideFiles, sideFileBytes } from './side-files.ts';
 import { defaultSegmentBytes, defaultStatfs, SpaceGuard } from './space.ts';
 import { defaultIo, GroupWriter, noSpaceOrFatal, LogState, type Job, type StoreIo, type WriterContext } from './writer.ts';
 
-export { DURABILITY_MODES, RESERVED_FIELDS, StoreError, eventBodyJson, eventDraft, requestHash } from './events.ts';
+export { DURABILITY_MODES, RESERVED_FIELDS, StoreError, eventBodyJson, eventDraft, eventDraftBytes, requestHash } from './events.ts';
 export type { AppendRequest, AppendResult, Durability, EventDraft } from './events.ts';
 export type { RetentionSnapshot, StatsSnapshot, StorageSnapshot, StoreOptions } from './options.ts';
 export type { CommitInfo, StoreIo } from './writer.ts';

@@ -20,9 +20,9 @@ import { fdatasync, fdatasyncSync, ftruncate, writeSync } from 'node:fs';
 import { mkdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../common/logger.ts';
-import type { AppendRequest, AppendResult, Durability } from './events.ts';
-import { FLAG_BATCH, FLAG_MORE, HASH_BYTES, SEGMENT_DIR, decimalDigits, encodeEventInto, eventRecordBound, payloadOffset } from './format.ts';
-import { hashString } from './id-table.ts';
+import { UUID_BYTES, type AppendRequest, type AppendResult, type Durability } from './events.ts';
+import { FLAG_BATCH, FLAG_MORE, HASH_BYTES, SEGMENT_DIR, decimalDigits, encodeEventInto, encodeFramedEventInto, eventRecordBound, framedRecordBound, payloadOffset } from './format.ts';
+import { hashBytes, hashString } from './id-table.ts';
 import { LogIndex } from './log-index.ts';
 import { createSegment, DoubtfulFlushError, fsyncDir, type Segment } from './segments.ts';
 import { isNoSpace, type SpaceGuard, type StatFsFn } from './space.ts';
@@ -166,12 +166,14 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[], inline = fals
     n += events.length;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
-      bound += eventRecordBound(e.id, i === 0 ? idempotencyKey : undefined, e.pre, e.body ?? e.post);
+      const k = i === 0 ? idempotencyKey : undefined;
+      bound += e.framed !== undefined ? framedRecordBound(UUID_BYTES, k, e.framed.preTail, e.framed.json) : eventRecordBound(e.id, k, e.pre, e.body ?? e.post);
     }
   }
   // Encode into one buffer sized by an upper bound; the real sizes come from the writes.
   const buf = Buffer.allocUnsafe(bound);
   const spans = new Uint32Array(n * 2); // payload offset, payload bytes per record
+  const idHashes = new Uint32Array(n);
   let at = 0;
   let r = 0;
   let seq = firstSeq;
@@ -188,7 +190,17 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[], inline = fals
       }
       const flags = batch ? FLAG_BATCH | (i < last ? FLAG_MORE : 0) : 0;
       const first = i === 0 && idempotencyKey !== undefined;
-      const end = encodeEventInto(buf, at, seq, flags, e.id, first ? idempotencyKey : undefined, first ? (hash ?? ZERO_HASH) : undefined, e.pre, digits, e.body === undefined ? e.post : '', e.body);
+      const key = first ? idempotencyKey : undefined;
+      const h = first ? (hash ?? ZERO_HASH) : undefined;
+      const f = e.framed;
+      let end: number;
+      if (f !== undefined) {
+        end = encodeFramedEventInto(buf, at, seq, flags, f.idPool, f.idAt, UUID_BYTES, key, h, f.preTail, digits, f.json);
+        idHashes[r] = hashBytes(f.idPool, f.idAt, f.idAt + UUID_BYTES);
+      } else {
+        end = encodeEventInto(buf, at, seq, flags, e.id, key, h, e.pre, digits, e.body === undefined ? e.post : '', e.body);
+        idHashes[r] = hashString(e.id);
+      }
       const pAt = payloadOffset(buf, at);
       spans[r * 2] = pAt;
       spans[r * 2 + 1] = end - pAt;
@@ -235,7 +247,7 @@ export async function commitGroup(ctx: WriterContext, jobs: Job[], inline = fals
       const pAt = spans[r * 2]!;
       const pB = spans[r * 2 + 1]!;
       index.push(active.ord, position + pAt, pB);
-      index.ids.insert(hashString(events[i]!.id), seq);
+      index.ids.insert(idHashes[r]!, seq);
       out[i] = buf.subarray(pAt, pAt + pB);
       seq++;
       r++;
