@@ -26,9 +26,9 @@ import { isNoSpace, type SpaceGuard } from './space.ts';
 import type { Job, WriterContext } from './writer.ts';
 
 /**
- * Where fdatasync runs. A lone append (its group holds one job, the previous group did
- * too, and nothing else arrived in the turn the last commit ended: a lone client, there
- * is nothing else to do meanwhile) syncs inline on the event loop, saving the two thread
+ * Where fdatasync runs. A lone append (its group holds one job and started at once, after
+ * a streak of such groups: a lone client, there is nothing else to do meanwhile; the
+ * writer decides, `inline`) syncs inline on the event loop, saving the two thread
  * hand-offs of a threadpool call (like Redis' appendfsync always), as long as the disk is
  * fast (the last fdatasync took less than this). Any other group, or a slow disk, syncs on
  * the libuv threadpool, so the event loop keeps parsing the next requests meanwhile (they

@@ -118,6 +118,9 @@ export interface WriterHost {
  *   are answering at the same moment: concurrent clients) starts its group at the end of
  *   that turn instead, so every request read in that turn joins it.
  */
+/** Lone groups in a row before lone appends sync inline (see GroupWriter). */
+const LONE_STREAK = 4;
+
 export class GroupWriter {
   readonly #ctx: WriterContext;
   readonly #host: WriterHost;
@@ -128,8 +131,11 @@ export class GroupWriter {
   #syncing: Promise<void> | undefined;
   /** A group ended in the current event-loop turn (cleared by a setImmediate). */
   #endedThisTurn = false;
-  /** Jobs of the last group (1: appends have been arriving one at a time). */
-  #lastGroupJobs = 1;
+  /**
+   * Groups in a row that held one append and started at once (no concurrency seen):
+   * from LONE_STREAK on, a lone append syncs inline.
+   */
+  #loneStreak = LONE_STREAK;
 
   constructor(ctx: WriterContext, host: WriterHost, maxCommitBytes: number) {
     this.#ctx = ctx;
@@ -174,11 +180,13 @@ export class GroupWriter {
           take++;
         }
         const jobs = this.#queue.splice(0, take);
-        // Inline only for a lone append after lone appends; a group formed while another
-        // was in flight, or what queued behind it, syncs on the threadpool.
-        const inline = first && take === 1 && this.#lastGroupJobs === 1 && this.#queue.length === 0;
+        // Inline only for a lone append after a streak of lone appends (a lone client);
+        // a group formed while another was in flight, or what queued behind it, or any
+        // group soon after concurrency was seen, syncs on the threadpool.
+        const lone = first && take === 1 && this.#queue.length === 0;
+        this.#loneStreak = lone ? this.#loneStreak + 1 : 0;
+        const inline = lone && this.#loneStreak > LONE_STREAK;
         first = false;
-        this.#lastGroupJobs = take;
         let fatal: Error | undefined;
         try {
           await commitGroup(this.#ctx, jobs, inline);

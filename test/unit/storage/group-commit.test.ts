@@ -68,20 +68,23 @@ describe('group commit: leader/follower, no timer', () => {
     expect((await readAll(store)).map((s) => JSON.parse(s).n)).toEqual([undefined, 0, 1, 2, 3, 4, 5]);
   });
 
-  it('appends made by one synchronous burst share one group; after a multi-append group a lone one syncs off the event loop', async () => {
+  it('appends made by one synchronous burst share one group; after it, lone appends sync off the event loop until a streak of them shows a lone client', async () => {
     const rec = recordingIo();
     const store = await openStore(await tempDir(), { io: rec.io });
     const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => appendBody(store, { i })));
     expect(burst.map((s) => JSON.parse(s).sequence)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(rec.calls).toHaveLength(1);
     expect(rec.calls[0]!.inline).toBe(false);
-    await nextTurn();
-    await appendBody(store, { after: true });
-    expect(rec.calls).toHaveLength(2);
-    expect(rec.calls[1]!.inline).toBe(false); // the last group had 20: clients are concurrent
-    await nextTurn();
-    await appendBody(store, { again: true });
-    expect(rec.calls[2]!.inline).toBe(true); // lone after lone
+    // The last group had 20: clients are concurrent. A few lone appends in a row sync off
+    // the event loop before lone appends sync inline again.
+    const inline: boolean[] = [];
+    for (let i = 0; i < 6; i++) {
+      await nextTurn();
+      await appendBody(store, { after: i });
+      inline.push(rec.calls.at(-1)!.inline);
+    }
+    expect(rec.calls).toHaveLength(7);
+    expect(inline).toEqual([false, false, false, false, true, true]);
   });
 
   it('an append made in the turn a group ended waits for the end of that turn, and everything made in it shares its group', async () => {
