@@ -12,9 +12,10 @@
  * with the target and the ratio reached; the load average is printed before and after
  * (other work on the machine makes every figure pessimistic).
  *
- * Environment: BENCH_SECONDS (per measurement, default 8), BENCH_RECOVERY_MB (log
- * size for the recovery test, default 1024), BENCH_DIR (scratch dir, default a temp
- * dir that is removed afterwards). Prints a Markdown table; progress goes to stderr.
+ * Environment: BENCH_SECONDS (per measurement, default 8), BENCH_WARMUP_SECONDS (load
+ * before each HTTP measurement, not counted, default 2), BENCH_RECOVERY_MB (log size for
+ * the recovery test, default 1024), BENCH_DIR (scratch dir, default a temp dir that is
+ * removed afterwards). Prints a Markdown table; progress goes to stderr.
  * Loopback only; every process it starts is stopped by pid.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -81,7 +82,13 @@ async function waitHttp(url: string, timeoutMs = 600_000): Promise<number> {
 
 type Row = { appendsPerSec: number; p50: number; p99: number };
 
+/** Seconds of load before each measured point (JIT warm-up, connections open), not counted. */
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+
 async function loadHttp(url: string, connections: number, body: string, contentType: string): Promise<autocannon.Result> {
+  if (warmupSeconds > 0) {
+    await autocannon({ url, method: 'POST', connections, pipelining: 1, duration: warmupSeconds, headers: { 'content-type': contentType }, body });
+  }
   const result = await autocannon({
     url,
     method: 'POST',
@@ -139,6 +146,10 @@ async function producerHttp(base: string): Promise<Record<string, number>> {
     const p = client.producer(opts);
     let n = 0;
     let stop = false;
+    if (warmupSeconds > 0) {
+      const until = performance.now() + warmupSeconds * 1000;
+      await Promise.all(Array.from({ length: 64 }, async () => { while (performance.now() < until) await p.append(event); }));
+    }
     const t0 = performance.now();
     const timer = setTimeout(() => (stop = true), seconds * 1000);
     await Promise.all(
