@@ -35,6 +35,8 @@ interface Profile {
 /** Self time per function (name + file:line), largest first, as [label, share]. */
 export function selfTimes(profile: Profile): [string, number][] {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const ticks = new Map<string, number>();
   let total = 0;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -42,7 +44,9 @@ export function selfTimes(profile: Profile): [string, number][] {
     const dt = profile.timeDeltas[i] ?? 0;
     const f = n.callFrame;
     const file = f.url.replace(/^file:\/\//, '').replace(repo + '/', '').replace(/^.*node_modules\//, '');
-    const label = `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+    let label = `${f.functionName || '(anonymous)'} ${file ? `${file}:${f.lineNumber + 1}` : ''}`.trim();
+    // A nameless native frame (a V8 builtin such as utf8Write's string encoder): name its caller.
+    if (label === '(anonymous)') label = `(native) in ${parent.get(n.id)?.callFrame.functionName || '?'}`;
     ticks.set(label, (ticks.get(label) ?? 0) + dt);
     total += dt;
   }

@@ -85,10 +85,11 @@ type Row = { appendsPerSec: number; p50: number; p99: number };
 /** Seconds of load before each measured point (JIT warm-up, connections open), not counted. */
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 
-async function loadHttp(url: string, connections: number, body: string, contentType: string): Promise<autocannon.Result> {
+async function loadHttp(url: string, connections: number, body: string, contentType: string, beforeMeasuring?: () => Promise<void>): Promise<autocannon.Result> {
   if (warmupSeconds > 0) {
     await autocannon({ url, method: 'POST', connections, pipelining: 1, duration: warmupSeconds, headers: { 'content-type': contentType }, body });
   }
+  await beforeMeasuring?.();
   const result = await autocannon({
     url,
     method: 'POST',
@@ -113,8 +114,10 @@ async function commitsTotal(base: string): Promise<number> {
 async function appendsHttp(base: string, withCommits = false): Promise<Record<number, Row>> {
   const rows: Record<number, Row> = {};
   for (const c of [1, 16, 64]) {
-    const before = withCommits ? await commitsTotal(base) : 0;
-    const r = await loadHttp(`${base}/events`, c, body256, 'application/json');
+    let before = 0;
+    const r = await loadHttp(`${base}/events`, c, body256, 'application/json', async () => {
+      if (withCommits) before = await commitsTotal(base);
+    });
     rows[c] = { appendsPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
     let commits = '';
     if (withCommits) {
