@@ -107,6 +107,9 @@ export interface WriterHost {
   fail(err: Error, jobs: Job[]): void;
 }
 
+/** Lone groups in a row before lone appends sync inline (see GroupWriter). */
+const LONE_STREAK = 4;
+
 /**
  * The one writer: owns the queue of admitted appends and, in `interval` mode, the periodic
  * fdatasync. Leader/follower group commit, with no timer:
@@ -116,11 +119,11 @@ export interface WriterHost {
  *   next group, started as soon as the previous one is durable (up to maxCommitBytes);
  * - an append that arrives in the same event-loop turn in which a group ended (others
  *   are answering at the same moment: concurrent clients) starts its group at the end of
- *   that turn instead, so every request read in that turn joins it.
+ *   that turn instead, so every request read in that turn joins it;
+ * - a group's fdatasync runs inline on the event loop only for a lone append after more
+ *   than LONE_STREAK lone groups in a row (a lone client: nothing else to do meanwhile),
+ *   else on the threadpool (commit.ts).
  */
-/** Lone groups in a row before lone appends sync inline (see GroupWriter). */
-const LONE_STREAK = 4;
-
 export class GroupWriter {
   readonly #ctx: WriterContext;
   readonly #host: WriterHost;
@@ -133,7 +136,7 @@ export class GroupWriter {
   #endedThisTurn = false;
   /**
    * Groups in a row that held one append and started at once (no concurrency seen):
-   * from LONE_STREAK on, a lone append syncs inline.
+   * beyond LONE_STREAK, a lone append syncs inline.
    */
   #loneStreak = LONE_STREAK;
 
