@@ -7,19 +7,25 @@
  *   - Redis Streams: XADD on Debian's redis-server with appendonly yes and
  *     appendfsync always, driven by redis-benchmark (a C client: cheaper than our
  *     in-process HTTP load generator, so this comparison favours Redis).
+ * Also the client library's batching producer (src/client, `producer()`) with 64
+ * concurrent appenders in this process. Each figure with a target (issue 15) is printed
+ * with the target and the ratio reached; the load average is printed before and after
+ * (other work on the machine makes every figure pessimistic).
  *
- * Environment: BENCH_SECONDS (per measurement, default 8), BENCH_RECOVERY_MB (log
- * size for the recovery test, default 1024), BENCH_DIR (scratch dir, default a temp
- * dir that is removed afterwards). Prints a Markdown table; progress goes to stderr.
+ * Environment: BENCH_SECONDS (per measurement, default 8), BENCH_WARMUP_SECONDS (load
+ * before each HTTP measurement, not counted, default 2), BENCH_RECOVERY_MB (log size for
+ * the recovery test, default 1024), BENCH_DIR (scratch dir, default a temp dir that is
+ * removed afterwards). Prints a Markdown table; progress goes to stderr.
  * Loopback only; every process it starts is stopped by pid.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync, openSync, closeSync, readSync, mkdirSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { freePort } from '../dev/cluster/ports.ts';
+import { EventLogClient } from '../src/client/index.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -76,7 +82,14 @@ async function waitHttp(url: string, timeoutMs = 600_000): Promise<number> {
 
 type Row = { appendsPerSec: number; p50: number; p99: number };
 
-async function loadHttp(url: string, connections: number, body: string, contentType: string): Promise<autocannon.Result> {
+/** Seconds of load before each measured point (JIT warm-up, connections open), not counted. */
+const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+
+async function loadHttp(url: string, connections: number, body: string, contentType: string, beforeMeasuring?: () => Promise<void>): Promise<autocannon.Result> {
+  if (warmupSeconds > 0) {
+    await autocannon({ url, method: 'POST', connections, pipelining: 1, duration: warmupSeconds, headers: { 'content-type': contentType }, body });
+  }
+  await beforeMeasuring?.();
   const result = await autocannon({
     url,
     method: 'POST',
@@ -101,8 +114,10 @@ async function commitsTotal(base: string): Promise<number> {
 async function appendsHttp(base: string, withCommits = false): Promise<Record<number, Row>> {
   const rows: Record<number, Row> = {};
   for (const c of [1, 16, 64]) {
-    const before = withCommits ? await commitsTotal(base) : 0;
-    const r = await loadHttp(`${base}/events`, c, body256, 'application/json');
+    let before = 0;
+    const r = await loadHttp(`${base}/events`, c, body256, 'application/json', async () => {
+      if (withCommits) before = await commitsTotal(base);
+    });
     rows[c] = { appendsPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
     let commits = '';
     if (withCommits) {
@@ -122,7 +137,39 @@ async function batchHttp(base: string): Promise<number> {
   return mbps;
 }
 
-type Figures = { appends: Record<number, Row>; batchMBps: number; recoveryMBps: number; recoveryNote: string };
+type Figures = { appends: Record<number, Row>; batchMBps: number; recoveryMBps: number; recoveryNote: string; producer?: Record<string, number> };
+
+/** The client library's batching producer: 64 concurrent appenders in this process, for `seconds`. */
+async function producerHttp(base: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const event = JSON.parse(body256) as Record<string, unknown>;
+  const client = new EventLogClient({ url: base });
+  for (const opts of [{ lingerMs: 0 }, { lingerMs: 0, maxInFlight: 4 }]) {
+    const name = `producer(${JSON.stringify(opts).replace(/"/g, '').replace(/:/g, ': ').replace(/,/g, ', ')})`;
+    const p = client.producer(opts);
+    let n = 0;
+    let stop = false;
+    if (warmupSeconds > 0) {
+      const until = performance.now() + warmupSeconds * 1000;
+      await Promise.all(Array.from({ length: 64 }, async () => { while (performance.now() < until) await p.append(event); }));
+    }
+    const t0 = performance.now();
+    const timer = setTimeout(() => (stop = true), seconds * 1000);
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (!stop) {
+          await p.append(event);
+          n++;
+        }
+      }),
+    );
+    clearTimeout(timer);
+    await p.close();
+    out[name] = n / ((performance.now() - t0) / 1000);
+    progress(`  ${name}, 64 appenders: ${Math.round(out[name])} appends/s (${(p.stats.events / p.stats.batches).toFixed(1)} events per request)`);
+  }
+  return out;
+}
 
 async function benchOurs(): Promise<Figures> {
   progress('eventlog-server (group commit, --durability fsync)');
@@ -134,6 +181,7 @@ async function benchOurs(): Promise<Figures> {
   await waitHttp(`${base}/readyz`);
   const appends = await appendsHttp(base, true);
   const batchMBps = await batchHttp(base);
+  const producer = await producerHttp(base);
   await stop(server);
 
   // Grow the log to the recovery size quickly (durability none), then time a restart.
@@ -164,7 +212,24 @@ async function benchOurs(): Promise<Figures> {
   const recoveryNote = `${(bytesScanned / 1e6).toFixed(0)} MB, ${recordsRecovered} records in ${(durationMs / 1000).toFixed(2)} s (process start to ready ${(wallMs / 1000).toFixed(2)} s)`;
   progress(`  recovery: ${recoveryMBps.toFixed(0)} MB/s — ${recoveryNote}`);
   rmSync(dir, { recursive: true, force: true });
-  return { appends, batchMBps, recoveryMBps, recoveryNote };
+  return { appends, batchMBps, recoveryMBps, recoveryNote, producer };
+}
+
+/** Node's HTTP stack with nothing behind it (bench/baselines/http-ceiling.ts), 64 clients: what an append server in Node can at most answer here. */
+async function benchHttpCeiling(): Promise<Record<string, Row>> {
+  progress('reference: HTTP ceiling (no storage), 64 clients');
+  const out: Record<string, Row> = {};
+  for (const kind of ['fastify', 'http']) {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const server = start(process.execPath, [join(repo, 'bench/baselines/http-ceiling.ts'), '--kind', kind, '--port', String(port)], `http-ceiling ${kind}`);
+    await waitHttp(`${base}/healthz`);
+    const r = await loadHttp(`${base}/events`, 64, body256, 'application/json');
+    out[kind] = { appendsPerSec: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+    progress(`  ${kind}: ${Math.round(r.requests.average)} answers/s p50 ${r.latency.p50} ms p99 ${r.latency.p99} ms`);
+    await stop(server);
+  }
+  return out;
 }
 
 async function benchFsyncPerAppend(): Promise<Figures> {
@@ -303,39 +368,48 @@ async function benchRedis(): Promise<Figures> {
   return { appends, batchMBps, recoveryMBps, recoveryNote };
 }
 
-function table(results: Record<string, Figures>): string {
+/** The issue-15 table: figure, target, eventlog-server, baselines, Redis, reached ratio. */
+function table(ours: Figures, naive: Figures, redis: Figures): string {
   const fmt = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-  const lines = [
-    '| figure | ' + Object.keys(results).join(' | ') + ' |',
-    '|---|' + Object.keys(results).map(() => '---:').join('|') + '|',
-  ];
-  for (const c of [1, 16, 64]) {
-    lines.push(`| durable appends/s, ${c} client${c > 1 ? 's' : ''} | ` + Object.values(results).map((f) => fmt(f.appends[c]!.appendsPerSec)).join(' | ') + ' |');
-    lines.push(`| p50 / p99 latency ms, ${c} client${c > 1 ? 's' : ''} | ` + Object.values(results).map((f) => `${f.appends[c]!.p50} / ${f.appends[c]!.p99}`).join(' | ') + ' |');
+  const lat = (f: Figures, c: number) => `${f.appends[c]!.p50} / ${f.appends[c]!.p99}`;
+  const reached = (ratio: number, goal: number, unit: string) => `${ratio.toFixed(2)}${unit} ${ratio >= goal ? '(reached)' : '(missed)'}`;
+  const rows: string[][] = [];
+  const a = (f: Figures, c: number) => f.appends[c]!.appendsPerSec;
+  rows.push(['durable appends/s, 1 client', '>= fsync-per-append', fmt(a(ours, 1)), fmt(a(naive, 1)), fmt(a(redis, 1)), reached(a(ours, 1) / a(naive, 1), 1, 'x fsync-per-append')]);
+  rows.push(['p50 / p99 latency ms, 1 client', '', lat(ours, 1), lat(naive, 1), lat(redis, 1), '']);
+  rows.push(['durable appends/s, 16 clients', '', fmt(a(ours, 16)), fmt(a(naive, 16)), fmt(a(redis, 16)), `${(a(ours, 16) / a(redis, 16)).toFixed(2)}x Redis`]);
+  rows.push(['p50 / p99 latency ms, 16 clients', '', lat(ours, 16), lat(naive, 16), lat(redis, 16), '']);
+  rows.push(['durable appends/s, 64 clients', '>= 0.8x Redis', fmt(a(ours, 64)), fmt(a(naive, 64)), fmt(a(redis, 64)), reached(a(ours, 64) / a(redis, 64), 0.8, 'x Redis')]);
+  const p99 = ours.appends[64]!.p99;
+  rows.push(['p50 / p99 latency ms, 64 clients', 'p99 <= 5 ms', lat(ours, 64), lat(naive, 64), lat(redis, 64), `p99 ${p99} ms ${p99 <= 5 ? '(reached)' : '(missed)'}`]);
+  for (const [name, rate] of Object.entries(ours.producer ?? {})) {
+    rows.push([`${name}, 64 appenders in one process, appends/s`, '>= 2x Redis at 64 clients', fmt(rate), '', fmt(a(redis, 64)), reached(rate / a(redis, 64), 2, 'x Redis')]);
   }
-  lines.push('| batch ingest MB/s | ' + Object.values(results).map((f) => fmt(f.batchMBps)).join(' | ') + ' |');
-  lines.push('| recovery MB/s | ' + Object.values(results).map((f) => fmt(f.recoveryMBps)).join(' | ') + ' |');
-  return lines.join('\n');
+  rows.push(['batch ingest MB/s (NDJSON, 1000 x 256 B)', '>= 150', fmt(ours.batchMBps), fmt(naive.batchMBps), fmt(redis.batchMBps), reached(ours.batchMBps / 150, 1, 'x target')]);
+  rows.push(['recovery MB/s (>= 1 GB log)', '>= 500', fmt(ours.recoveryMBps), fmt(naive.recoveryMBps), fmt(redis.recoveryMBps), reached(ours.recoveryMBps / 500, 1, 'x target')]);
+  return [
+    '| figure | target | eventlog-server | fsync-per-append | Redis XADD (AOF always) | reached |',
+    '|---|---|---:|---:|---:|---|',
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
-  progress(`scratch dir ${scratch}; ${seconds}s per measurement; recovery log ${recoveryMB} MB; ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
-  const results: Record<string, Figures> = {};
-  results['eventlog-server'] = await benchOurs();
-  results['fsync-per-append'] = await benchFsyncPerAppend();
-  results['Redis XADD (AOF always)'] = await benchRedis();
-  const ours = results['eventlog-server']!;
-  const naive = results['fsync-per-append']!;
-  const redis = results['Redis XADD (AOF always)']!;
+  const load0 = loadavg().map((l) => l.toFixed(2)).join(' ');
+  progress(`scratch dir ${scratch}; ${seconds}s per measurement; recovery log ${recoveryMB} MB; ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${load0}`);
+  const ours = await benchOurs();
+  const ceiling = await benchHttpCeiling();
+  const naive = await benchFsyncPerAppend();
+  const redis = await benchRedis();
   const out = [
-    `Benchmark: eventlog-server vs baselines, ${new Date().toISOString()}, ${cpus().length} cores, node ${process.version}, 256-byte events, ${seconds}s per point`,
+    `Benchmark: eventlog-server vs baselines, ${new Date().toISOString()}, ${cpus().length} cores, node ${process.version}, 256-byte events, ${seconds}s per point; load average (1/5/15 min) at start ${load0}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
     '',
-    table(results),
+    table(ours, naive, redis),
     '',
-    `64 clients: ${(ours.appends[64]!.appendsPerSec / naive.appends[64]!.appendsPerSec).toFixed(1)}x fsync-per-append (target >= 4x), ${(ours.appends[64]!.appendsPerSec / redis.appends[64]!.appendsPerSec).toFixed(2)}x Redis (target >= 0.5x); recovery ${Math.round(ours.recoveryMBps)} MB/s (target >= 200).`,
+    `HTTP ceiling at 64 clients, same load generator, no storage behind it (bench/baselines/http-ceiling.ts): fastify ${Math.round(ceiling.fastify!.appendsPerSec).toLocaleString('en-US')} answers/s (p99 ${ceiling.fastify!.p99} ms), node:http ${Math.round(ceiling.http!.appendsPerSec).toLocaleString('en-US')} answers/s (p99 ${ceiling.http!.p99} ms); eventlog-server reached ${(ours.appends[64]!.appendsPerSec / ceiling.fastify!.appendsPerSec).toFixed(2)}x the fastify ceiling.`,
     '',
     'Recovery runs:',
-    ...Object.entries(results).map(([name, f]) => `- ${name}: ${f.recoveryNote}`),
+    ...Object.entries({ 'eventlog-server': ours, 'fsync-per-append': naive, 'Redis XADD (AOF always)': redis }).map(([name, f]) => `- ${name}: ${f.recoveryNote}`),
   ];
   process.stdout.write(out.join('\n') + '\n');
 }

@@ -9,7 +9,7 @@
  * - `requestHash` covers the content type and the exact request bytes, so a retry with
  *   the same Idempotency-Key must resend the same bytes to be a replay.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomFillSync, randomUUID } from 'node:crypto';
 import { HASH_BYTES, HEADER_BYTES } from './format.ts';
 
 export const DURABILITY_MODES = ['fsync', 'interval', 'none'] as const;
@@ -28,7 +28,27 @@ export interface EventDraft {
    * for '{}'). The writer then writes this flat string instead of building `post`.
    */
   body?: string;
+  /**
+   * Optional, instead of `pre`/`body`: the event as bytes the writer copies as they are
+   * (format.ts encodeFramedEventInto): payload = `{"id":"` + id + preTail + sequence +
+   * json with its `{` made a `,` (or `}` for `{}`). `id`, `pre` and `post` still answer,
+   * built on demand.
+   */
+  framed?: FramedDraft;
 }
+
+export interface FramedDraft {
+  /** The id: UUID_BYTES ASCII bytes at idAt in idPool. */
+  idPool: Buffer;
+  idAt: number;
+  /** `","createdAt":"<time>","sequence":` as bytes (shared by the events of a request). */
+  preTail: Buffer;
+  /** The client's compact JSON object without reserved fields, UTF-8 (a slice of the request). */
+  json: Buffer;
+}
+
+/** Bytes of a UUID in its text form. */
+export const UUID_BYTES = 36;
 
 class ClientEventDraft implements EventDraft {
   readonly id: string;
@@ -41,6 +61,32 @@ class ClientEventDraft implements EventDraft {
   }
   get post(): string {
     return this.body.length <= 2 ? '}' : ',' + this.body.slice(1);
+  }
+}
+
+class FramedEventDraft implements EventDraft, FramedDraft {
+  readonly idPool: Buffer;
+  readonly idAt: number;
+  readonly preTail: Buffer;
+  readonly json: Buffer;
+  constructor(idPool: Buffer, idAt: number, preTail: Buffer, json: Buffer) {
+    this.idPool = idPool;
+    this.idAt = idAt;
+    this.preTail = preTail;
+    this.json = json;
+  }
+  get framed(): FramedDraft {
+    return this;
+  }
+  get id(): string {
+    return this.idPool.toString('latin1', this.idAt, this.idAt + UUID_BYTES);
+  }
+  get pre(): string {
+    return `{"id":"${this.id}${this.preTail.toString('latin1')}`;
+  }
+  get post(): string {
+    const b = this.json;
+    return b.length <= 2 ? '}' : ',' + b.toString('utf8', 1);
   }
 }
 
@@ -82,6 +128,62 @@ export function eventDraft(bodyJson: string, createdAt: string = new Date().toIS
   return new ClientEventDraft(theId, `{"id":${quoted},"createdAt":"${createdAt}","sequence":`, bodyJson);
 }
 
+let tailFor = '';
+let tail = Buffer.alloc(0);
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const RANDOM_POOL = 16 * 256;
+let random = Buffer.alloc(0);
+let randomAt = RANDOM_POOL;
+let ids = Buffer.alloc(0);
+let idsAt = 0;
+
+/**
+ * A random (version 4) UUID written as text into the shared pool `ids`; returns its offset
+ * (UUID_BYTES bytes; read `ids` right after the call: a full pool is replaced). Same
+ * format and randomness as crypto.randomUUID (which also draws from a pooled
+ * randomFillSync), without building a string per id.
+ */
+function uuidInto(): number {
+  if (randomAt === RANDOM_POOL) {
+    random = randomFillSync(Buffer.allocUnsafe(RANDOM_POOL));
+    randomAt = 0;
+  }
+  if (idsAt + UUID_BYTES > ids.length) {
+    ids = Buffer.allocUnsafe(UUID_BYTES * 1024);
+    idsAt = 0;
+  }
+  const out = ids;
+  let o = idsAt;
+  const r = randomAt;
+  for (let i = 0; i < 16; i++) {
+    let b = random[r + i]!;
+    if (i === 6) b = (b & 0x0f) | 0x40;
+    else if (i === 8) b = (b & 0x3f) | 0x80;
+    if (i === 4 || i === 6 || i === 8 || i === 10) out[o++] = 0x2d;
+    out[o++] = HEX[b >> 4]!;
+    out[o++] = HEX[b & 15]!;
+  }
+  randomAt += 16;
+  const at = idsAt;
+  idsAt = o;
+  return at;
+}
+
+/**
+ * Like eventDraft, from the UTF-8 bytes of a compact JSON object without reserved fields
+ * (exactly what eventBodyJson would return for it: canonicalObject in
+ * server/canonical-json.ts checks that). The bytes are kept, not copied: the caller must
+ * not change them before the append is done. `createdAt` must be a toISOString() time.
+ */
+export function eventDraftBytes(body: Buffer, createdAt: string): EventDraft {
+  if (createdAt !== tailFor) {
+    tail = Buffer.from(`","createdAt":"${createdAt}","sequence":`, 'latin1');
+    tailFor = createdAt;
+  }
+  const at = uuidInto();
+  return new FramedEventDraft(ids, at, tail, body);
+}
+
 /** Compact JSON of a client object minus the reserved fields. */
 export function eventBodyJson(obj: Record<string, unknown>): string {
   if (!('id' in obj) && !('createdAt' in obj) && !('sequence' in obj)) return JSON.stringify(obj);
@@ -108,7 +210,8 @@ export function appendDiskEstimate(req: AppendRequest): number {
   const events = req.events;
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    n += HEADER_BYTES + 16 + e.id.length + e.pre.length + (e.body ?? e.post).length;
+    const f = e.framed;
+    n += HEADER_BYTES + 16 + (f !== undefined ? 2 * UUID_BYTES + 7 + f.preTail.length + f.json.length : e.id.length + e.pre.length + (e.body ?? e.post).length);
   }
   return n;
 }

@@ -112,7 +112,8 @@ export function eventRecordBound(id: string, key: string | undefined, pre: strin
  * written piecewise (no concatenated payload string, no separate byte-length pass: the
  * caller sized `buf` with eventRecordBound). Same bytes as encodeRecordInto with that
  * payload. With `body` (a compact JSON object, post === ',' + body.slice(1) or '}' for
- * '{}'), the flat body string is written instead of `post` (no string concatenation). Returns the end offset of the record; the payload starts at
+ * '{}'), the flat body string is written instead of `post` (no string concatenation).
+ * Returns the end offset of the record; the payload starts at
  * `at + HEADER_BYTES + idBytes + keyBytes` (see payloadOffset).
  */
 export function encodeEventInto(
@@ -144,8 +145,13 @@ export function encodeEventInto(
     p += buf.write(body, p);
     buf[q] = 0x2c;
   }
-  const bodyLen = p - at - 8;
-  buf.writeUInt32LE(bodyLen, at);
+  writeHeader(buf, at, p, sequence, flags, idBytes, keyBytes, hash);
+  return p;
+}
+
+/** The header and checksum of the record at `at` whose body ends at `end`. */
+function writeHeader(buf: Buffer, at: number, end: number, sequence: number, flags: number, idBytes: number, keyBytes: number, hash: Buffer | undefined): void {
+  buf.writeUInt32LE(end - at - 8, at);
   buf.writeUInt32LE(sequence % TWO32, at + 8);
   buf.writeUInt32LE(Math.floor(sequence / TWO32), at + 12);
   buf[at + 16] = flags;
@@ -159,7 +165,57 @@ export function encodeEventInto(
     buf.writeUInt32LE(0, at + 28);
     buf.writeUInt32LE(0, at + 32);
   }
-  buf.writeUInt32LE(crc32(buf.subarray(at + 8, p)), at + 4);
+  buf.writeUInt32LE(crc32(buf.subarray(at + 8, end)), at + 4);
+}
+
+const ID_OPEN = Buffer.from('{"id":"', 'latin1');
+
+/** Upper bound of the bytes encodeFramedEventInto writes (the key takes at most 3 bytes per unit). */
+export function framedRecordBound(idBytes: number, key: string | undefined, preTail: Uint8Array, body: Uint8Array): number {
+  return HEADER_BYTES + 16 + 2 * idBytes + (key === undefined ? 0 : 3 * key.length) + ID_OPEN.length + preTail.length + body.length;
+}
+
+/**
+ * The writer's encoder for a framed draft (events.ts FramedDraft): payload = `{"id":"` +
+ * id + preTail + decimal `sequence` + body with its `{` made a `,` (or just `}` for
+ * `{}`), copied from bytes (the id is `idBytes` ASCII bytes at `idAt` in `idPool`): no
+ * string is encoded but the key. Same bytes as encodeEventInto with id as a string, pre =
+ * `{"id":"` + id + preTail and the body as a string. Returns the end offset of the record.
+ */
+export function encodeFramedEventInto(
+  buf: Buffer,
+  at: number,
+  sequence: number,
+  flags: number,
+  idPool: Uint8Array,
+  idAt: number,
+  idBytes: number,
+  key: string | undefined,
+  hash: Buffer | undefined,
+  preTail: Uint8Array,
+  seqDigits: number,
+  body: Uint8Array,
+): number {
+  let p = at + HEADER_BYTES;
+  for (let i = 0; i < idBytes; i++) buf[p + i] = idPool[idAt + i]!;
+  p += idBytes;
+  const keyBytes = key === undefined ? 0 : buf.write(key, p);
+  p += keyBytes;
+  for (let i = 0; i < ID_OPEN.length; i++) buf[p + i] = ID_OPEN[i]!;
+  p += ID_OPEN.length;
+  for (let i = 0; i < idBytes; i++) buf[p + i] = idPool[idAt + i]!;
+  p += idBytes;
+  buf.set(preTail, p);
+  p += preTail.length;
+  writeDecimal(buf, sequence, p, seqDigits);
+  p += seqDigits;
+  if (body.length <= 2) buf[p++] = 0x7d;
+  else {
+    buf.set(body, p);
+    buf[p] = 0x2c;
+    p += body.length;
+  }
+  writeHeader(buf, at, p, sequence, flags, idBytes, keyBytes, hash);
   return p;
 }
 

@@ -15,7 +15,7 @@
  *
  * Caveats: the estimate counts bytes, the filesystem allocates blocks; the reserve is the
  * slack. Another writer on the same filesystem is only seen at the next statfs, which is
- * why ENOSPC from the kernel is handled too (writer.ts).
+ * why ENOSPC from the kernel is handled too (commit.ts).
  */
 import { statfs as statfsCb } from 'node:fs';
 import { StoreError } from './events.ts';

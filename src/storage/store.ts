@@ -1,6 +1,6 @@
 /**
  * EventStore: the storage engine's state machine. Appends are admitted (free-space guard),
- * queued and written by one writer loop in group commits (writer.ts); reads go through the
+ * queued and written by one writer loop in group commits (writer.ts, commit.ts); reads go through the
  * in-memory index; recovery and repair live in recovery.ts, retention planning in
  * retention.ts, the free-space figures in space.ts.
  *
@@ -21,7 +21,7 @@
  * Caveats: an ENOSPC that statfs contradicts (more than reserve + the group free after
  * the cut-back, and inodes left) is treated as an I/O failure: the space went away below
  * the filesystem (e.g. a thin pool), where written pages are in doubt and `full` could
- * never be left (writer.ts noSpaceOrFatal). While full, every new append is refused, even
+ * never be left (commit.ts noSpaceOrFatal). While full, every new append is refused, even
  * one that would fit: full is a state, left with hysteresis, not a per-request verdict.
  */
 import { mkdir } from 'node:fs/promises';
@@ -39,9 +39,10 @@ import { retainOnce, RetentionRunner, type RetentionRun } from './retention.ts';
 import type { ScanFailure } from './scan.ts';
 import { pruneSideFiles, sideFileBytes } from './side-files.ts';
 import { defaultSegmentBytes, defaultStatfs, SpaceGuard } from './space.ts';
-import { defaultIo, GroupWriter, noSpaceOrFatal, LogState, type Job, type StoreIo, type WriterContext } from './writer.ts';
+import { noSpaceOrFatal } from './commit.ts';
+import { defaultIo, GroupWriter, LogState, type Job, type StoreIo, type WriterContext } from './writer.ts';
 
-export { DURABILITY_MODES, RESERVED_FIELDS, StoreError, eventBodyJson, eventDraft, requestHash } from './events.ts';
+export { DURABILITY_MODES, RESERVED_FIELDS, StoreError, eventBodyJson, eventDraft, eventDraftBytes, requestHash } from './events.ts';
 export type { AppendRequest, AppendResult, Durability, EventDraft } from './events.ts';
 export type { RetentionSnapshot, StatsSnapshot, StorageSnapshot, StoreOptions } from './options.ts';
 export type { CommitInfo, StoreIo } from './writer.ts';

@@ -1,31 +1,20 @@
 /**
- * The commit path: one group of appends is encoded into one buffer, written with one
- * positioned write, made durable with one fdatasync (durability `fsync`), then published
- * to the indexes and acknowledged.
+ * The writer: the one queue of admitted appends and the loop that turns it into group
+ * commits (commit.ts writes, syncs and publishes one group), plus the periodic fdatasync
+ * of `interval` mode; the I/O seam (StoreIo) and the state shared with recovery.
  *
- * Guarantees:
- * - Nothing is published or acknowledged before the write (and in `fsync` mode the
- *   fdatasync) returned; a group that fails is never partly visible.
- * - A new segment is created only after the previous one was fdatasynced (every mode), so
- *   sealed segments are complete.
- * - After a failed group, `cutBack` truncates the active segment to the acknowledged end
- *   and fdatasyncs that: the bytes of the failed group are gone from disk and page cache
- *   alike, so no later fsync can persist (or falsely report) them.
- *
- * - Only an ENOSPC of the group's own write or fdatasync, cut back and confirmed by statfs,
- *   is survivable (`noSpaceOrFatal`); a failed flush of acknowledged data
- *   (DoubtfulFlushError) never is, whatever its errno.
+ * Guarantees: one writer assigns positions (never concurrent O_APPEND writes); groups are
+ * committed one at a time, in queue order, so sequences follow acknowledgement order;
+ * a failed group is handed to the store (onGroupError) before anything else is written.
  */
 import { fdatasync, fdatasyncSync, ftruncate, writeSync } from 'node:fs';
-import { mkdir, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from '../common/logger.ts';
+import { commitGroup } from './commit.ts';
 import type { AppendRequest, AppendResult, Durability } from './events.ts';
-import { FLAG_BATCH, FLAG_MORE, HASH_BYTES, SEGMENT_DIR, decimalDigits, encodeEventInto, eventRecordBound, payloadOffset } from './format.ts';
-import { hashString } from './id-table.ts';
 import { LogIndex } from './log-index.ts';
-import { createSegment, DoubtfulFlushError, fsyncDir, type Segment } from './segments.ts';
-import { isNoSpace, type SpaceGuard, type StatFsFn } from './space.ts';
+import type { Segment } from './segments.ts';
+import type { StatFsFn } from './space.ts';
 
 export interface StoreIo {
   /**
@@ -51,18 +40,6 @@ export const defaultIo: Omit<StoreIo, 'statfs'> = {
   write: (fh, buf, position) => writeSync(fh.fd, buf, 0, buf.length, position),
   truncate: (fh, size) => new Promise<void>((resolve, reject) => ftruncate(fh.fd, size, (err) => (err ? reject(err) : resolve()))),
 };
-
-/**
- * Where fdatasync runs. A group holding a single append (a lone client: there is nothing
- * else to do meanwhile) syncs inline on the event loop, saving the two thread hand-offs
- * of a threadpool call (like Redis' appendfsync always), as long as the disk is fast (the
- * last fdatasync took less than this). Bigger groups, or a slow disk, sync on the libuv
- * threadpool so the event loop keeps parsing (and batching) the next requests meanwhile
- * and never blocks for long.
- */
-const INLINE_FSYNC_MAX_SECONDS = 0.002;
-
-const ZERO_HASH = Buffer.alloc(HASH_BYTES);
 
 export interface CommitInfo {
   events: number;
@@ -119,185 +96,6 @@ export interface WriterContext {
   onRoll(): void;
 }
 
-/** Creates the next segment; ordinals stay contiguous (only a created segment takes one). */
-async function addSegment(ctx: WriterContext, baseSequence: number): Promise<Segment> {
-  const seg = await createSegment(ctx.dataDir, baseSequence, ctx.data.nextOrd);
-  ctx.data.nextOrd++;
-  ctx.data.segments.push(seg);
-  return seg;
-}
-
-/** The active segment, created on first use (an empty log has none: start-up never needs space). */
-async function activeSegment(ctx: WriterContext, firstSeq: number, total: number): Promise<Segment> {
-  let active = ctx.data.active;
-  if (active === undefined) {
-    if ((await mkdir(join(ctx.dataDir, SEGMENT_DIR), { recursive: true })) !== undefined) {
-      await fsyncDir(ctx.dataDir).catch((err: unknown) => {
-        throw new DoubtfulFlushError(`fsync of ${ctx.dataDir} after creating ${SEGMENT_DIR}/ failed: ${(err as Error).message}`, { cause: err });
-      });
-    }
-    return addSegment(ctx, firstSeq);
-  }
-  if (active.size > 0 && active.size + total > ctx.segmentMaxBytes) {
-    try {
-      await ctx.io.datasync(active.fh, false);
-    } catch (err) {
-      throw new DoubtfulFlushError(`fdatasync of ${active.path} before rolling failed: ${(err as Error).message}`, { cause: err });
-    }
-    active = await addSegment(ctx, firstSeq);
-    ctx.log.info({ segment: active.name }, 'rolled to a new segment');
-    ctx.onRoll();
-  }
-  return active;
-}
-
-export async function commitGroup(ctx: WriterContext, jobs: Job[]): Promise<void> {
-  const index = ctx.data.index;
-  const firstSeq = index.lastSequence + 1;
-  let n = 0;
-  let bound = 0;
-  for (let j = 0; j < jobs.length; j++) {
-    const { events, idempotencyKey } = jobs[j]!.req;
-    n += events.length;
-    for (let i = 0; i < events.length; i++) {
-      const e = events[i]!;
-      bound += eventRecordBound(e.id, i === 0 ? idempotencyKey : undefined, e.pre, e.body ?? e.post);
-    }
-  }
-  // Encode into one buffer sized by an upper bound; the real sizes come from the writes.
-  const buf = Buffer.allocUnsafe(bound);
-  const spans = new Uint32Array(n * 2); // payload offset, payload bytes per record
-  let at = 0;
-  let r = 0;
-  let seq = firstSeq;
-  let digits = decimalDigits(seq);
-  let nextPow10 = 10 ** digits;
-  for (let j = 0; j < jobs.length; j++) {
-    const { events, batch, idempotencyKey, requestHash: hash } = jobs[j]!.req;
-    const last = events.length - 1;
-    for (let i = 0; i <= last; i++) {
-      const e = events[i]!;
-      if (seq === nextPow10) {
-        digits++;
-        nextPow10 *= 10;
-      }
-      const flags = batch ? FLAG_BATCH | (i < last ? FLAG_MORE : 0) : 0;
-      const first = i === 0 && idempotencyKey !== undefined;
-      const end = encodeEventInto(buf, at, seq, flags, e.id, first ? idempotencyKey : undefined, first ? (hash ?? ZERO_HASH) : undefined, e.pre, digits, e.body === undefined ? e.post : '', e.body);
-      const pAt = payloadOffset(buf, at);
-      spans[r * 2] = pAt;
-      spans[r * 2 + 1] = end - pAt;
-      at = end;
-      seq++;
-      r++;
-    }
-  }
-  const total = at;
-  const active = await activeSegment(ctx, firstSeq, total);
-  const position = active.size;
-  let written = 0;
-  try {
-    while (written < total) {
-      const w = ctx.io.write(active.fh, buf.subarray(written, total), position + written);
-      const wn = typeof w === 'number' ? w : await w;
-      if (wn <= 0) throw new Error(`writing ${total - written} bytes to ${active.path} at ${position + written}: wrote ${wn}`);
-      written += wn;
-    }
-  } finally {
-    ctx.onWritten(written);
-  }
-  let fsyncSeconds: number | undefined;
-  if (ctx.durability === 'fsync') {
-    const t0 = process.hrtime.bigint();
-    const d = ctx.io.datasync(active.fh, jobs.length === 1 && ctx.sync.lastSeconds < INLINE_FSYNC_MAX_SECONDS);
-    if (d !== undefined) await d;
-    fsyncSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    ctx.sync.lastSeconds = fsyncSeconds;
-  } else {
-    ctx.sync.dirty = true;
-  }
-  // Durable (under the mode): publish, then acknowledge.
-  active.size += total;
-  ctx.data.diskBytes += total;
-  seq = firstSeq;
-  r = 0;
-  const results: AppendResult[] = new Array(jobs.length);
-  for (let j = 0; j < jobs.length; j++) {
-    const { events, batch, idempotencyKey, requestHash: hash } = jobs[j]!.req;
-    const jobFirst = seq;
-    const out: Buffer[] = new Array(events.length);
-    for (let i = 0; i < events.length; i++) {
-      const pAt = spans[r * 2]!;
-      const pB = spans[r * 2 + 1]!;
-      index.push(active.ord, position + pAt, pB);
-      index.ids.insert(hashString(events[i]!.id), seq);
-      out[i] = buf.subarray(pAt, pAt + pB);
-      seq++;
-      r++;
-    }
-    if (idempotencyKey !== undefined && !index.keys.has(idempotencyKey)) {
-      index.keys.set(idempotencyKey, {
-        sequence: jobFirst,
-        count: events.length,
-        hash: (hash ?? ZERO_HASH).subarray(0, HASH_BYTES).toString('base64'),
-        batch,
-      });
-    }
-    results[j] = { replayed: false, batch, firstSequence: jobFirst, payloads: out };
-  }
-  ctx.onCommit?.({ events: seq - firstSeq, bytes: total, ...(fsyncSeconds !== undefined ? { fsyncSeconds } : {}) });
-  if (ctx.onPublish !== undefined) {
-    const all = jobs.length === 1 ? results[0]!.payloads : results.flatMap((x) => x.payloads);
-    try {
-      ctx.onPublish(firstSeq, all);
-    } catch (err) {
-      ctx.log.error({ err }, 'a commit listener threw');
-    }
-  }
-  for (let j = 0; j < jobs.length; j++) jobs[j]!.resolve(results[j]!);
-}
-
-/**
- * After a failed group: truncate the active segment back to its acknowledged end and
- * fdatasync that. Throws (fatal) when either fails: then nothing can be trusted without a
- * restart and a recovery.
- */
-export async function cutBack(ctx: WriterContext, cause: Error): Promise<void> {
-  const active = ctx.data.active;
-  if (active === undefined) return;
-  try {
-    await ctx.io.truncate(active.fh, active.size);
-    const d = ctx.io.datasync(active.fh, false);
-    if (d !== undefined) await d;
-  } catch (err) {
-    throw new DoubtfulFlushError(`${cause.message}; cutting ${active.path} back to its acknowledged ${active.size} bytes failed: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/**
- * Decides after a failed group: an ENOSPC of the group's own write or sync, cut back and
- * confirmed by a fresh statfs, is survivable (returns undefined: refuse the group as
- * full). Anything else is fatal (returned): another errno, a doubtful flush, a failed
- * cut-back, a failed statfs, or an ENOSPC the figures contradict (the space ran out below
- * the filesystem, e.g. a thin pool, where written pages are in doubt).
- */
-export async function noSpaceOrFatal(ctx: WriterContext, space: SpaceGuard, err: Error, jobs: Job[]): Promise<Error | undefined> {
-  if (!isNoSpace(err) || err instanceof DoubtfulFlushError) return err;
-  try {
-    await cutBack(ctx, err);
-  } catch (e) {
-    return e as Error;
-  }
-  const f = await space.refresh().catch(() => undefined);
-  if (f === undefined) return new Error(`${err.message}; statfs failed too: ${space.statfsError?.message}`, { cause: err });
-  let group = 0;
-  for (const j of jobs) group += j.diskEstimate;
-  if (!space.confirmsNoSpace(f, group)) {
-    return new Error(`${err.message}, yet the filesystem reports ${f.freeBytes} bytes free: the space ran out below it (written data is in doubt)`, { cause: err });
-  }
-  return undefined;
-}
-
 /** What the writer loop asks of the store it works for. */
 export interface WriterHost {
   /** Groups may be written (ready, closing). */
@@ -309,9 +107,22 @@ export interface WriterHost {
   fail(err: Error, jobs: Job[]): void;
 }
 
+/** Lone groups in a row before lone appends sync inline (see GroupWriter). */
+const LONE_STREAK = 4;
+
 /**
- * The one writer: owns the queue of admitted appends, takes everything queued (up to
- * maxCommitBytes) as one group, and, in `interval` mode, the periodic fdatasync.
+ * The one writer: owns the queue of admitted appends and, in `interval` mode, the periodic
+ * fdatasync. Leader/follower group commit, with no timer:
+ * - an append that finds the writer idle starts a group at once (in a microtask: appends
+ *   made by the same synchronous code join it), so a lone append waits for nothing;
+ * - appends that arrive while a group is being written and synced queue up and form the
+ *   next group, started as soon as the previous one is durable (up to maxCommitBytes);
+ * - an append that arrives in the same event-loop turn in which a group ended (others
+ *   are answering at the same moment: concurrent clients) starts its group at the end of
+ *   that turn instead, so every request read in that turn joins it;
+ * - a group's fdatasync runs inline on the event loop only for a lone append after more
+ *   than LONE_STREAK lone groups in a row (a lone client: nothing else to do meanwhile),
+ *   else on the threadpool (commit.ts).
  */
 export class GroupWriter {
   readonly #ctx: WriterContext;
@@ -321,6 +132,13 @@ export class GroupWriter {
   #loop: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
   #syncing: Promise<void> | undefined;
+  /** A group ended in the current event-loop turn (cleared by a setImmediate). */
+  #endedThisTurn = false;
+  /**
+   * Groups in a row that held one append and started at once (no concurrency seen):
+   * beyond LONE_STREAK, a lone append syncs inline.
+   */
+  #loneStreak = LONE_STREAK;
 
   constructor(ctx: WriterContext, host: WriterHost, maxCommitBytes: number) {
     this.#ctx = ctx;
@@ -330,7 +148,7 @@ export class GroupWriter {
 
   enqueue(job: Job): void {
     this.#queue.push(job);
-    this.#loop ??= this.#run();
+    if (this.#loop === undefined) this.#loop = this.#run(this.#endedThisTurn);
   }
 
   /** Removes and returns everything queued (to refuse it). */
@@ -350,12 +168,13 @@ export class GroupWriter {
     while (this.#loop !== undefined) await this.#loop;
   }
 
-  async #run(): Promise<void> {
+  async #run(concurrent: boolean): Promise<void> {
     try {
-      // Start the group at the end of this event-loop turn: every request whose bytes
-      // arrived in this turn joins it. Later groups start as soon as the previous one is
-      // durable (classic group commit: what queued meanwhile is the next group).
-      await new Promise<void>((r) => setImmediate(r));
+      // Leader: start now (a microtask: never before enqueue() returned). After a group
+      // that ended in this very turn: at the end of the turn, with everything read in it.
+      if (concurrent) await new Promise<void>((r) => setImmediate(r));
+      else await undefined;
+      let first = !concurrent;
       while (this.#queue.length > 0 && this.#host.writable()) {
         let take = 0;
         let hint = 0;
@@ -364,9 +183,16 @@ export class GroupWriter {
           take++;
         }
         const jobs = this.#queue.splice(0, take);
+        // Inline only for a lone append after a streak of lone appends (a lone client);
+        // a group formed while another was in flight, or what queued behind it, or any
+        // group soon after concurrency was seen, syncs on the threadpool.
+        const lone = first && take === 1 && this.#queue.length === 0;
+        this.#loneStreak = lone ? this.#loneStreak + 1 : 0;
+        const inline = lone && this.#loneStreak > LONE_STREAK;
+        first = false;
         let fatal: Error | undefined;
         try {
-          await commitGroup(this.#ctx, jobs);
+          await commitGroup(this.#ctx, jobs, inline);
         } catch (err) {
           fatal = await this.#host.onGroupError(err instanceof Error ? err : new Error(String(err)), jobs);
         } finally {
@@ -379,6 +205,10 @@ export class GroupWriter {
     } finally {
       // Cleared synchronously with the loop's last check: an append queued after it starts a new loop.
       this.#loop = undefined;
+      if (!this.#endedThisTurn) {
+        this.#endedThisTurn = true;
+        setImmediate(() => (this.#endedThisTurn = false));
+      }
     }
   }
 

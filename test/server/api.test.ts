@@ -122,6 +122,32 @@ describe('HTTP API contract', () => {
     expect(evs.map((e) => e.sequence)).toEqual([1, 2, 3].map((i) => before.lastSequence + i));
   });
 
+  it('NDJSON lines are stored as compact JSON without reserved fields, whether framed from the bytes or re-serialised', async () => {
+    const lines = ['{"type":"a","n":1}', '{ "type" : "b" , "n" : 2 }', '{"id":"mine","sequence":9,"type":"c"}', '{"type":"d","s":"\\u00e9\\/"}', '{"type":"e","x":1,"x":2}', '{"b":1,"0":"first"}', '{"type":"f","s":"Chidé 🎉"}'];
+    const r = await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: lines.join('\n') });
+    expect(r.status).toBe(201);
+    const stored = (await r.json()) as Record<string, unknown>[];
+    const all = await readAllLines(url);
+    for (let i = 0; i < lines.length; i++) {
+      const e = stored[i]!;
+      const { id: _id, createdAt: _c, sequence: _s, ...rest } = JSON.parse(lines[i]!) as Record<string, unknown>;
+      // Byte for byte what the append path always stored: server fields first, then the client's object, compact.
+      const expected = `{"id":"${e.id}","createdAt":"${e.createdAt}","sequence":${e.sequence}` + (Object.keys(rest).length > 0 ? ',' + JSON.stringify(rest).slice(1) : '}');
+      expect(all[(e.sequence as number) - 1]).toBe(expected);
+    }
+    expect(new Set(stored.map((e) => e.id)).size).toBe(lines.length);
+    expect(stored.map((e) => e.id)).not.toContain('mine');
+  });
+
+  it('a bad line after good ones is named (400, same message as ever) and nothing of the batch is stored', async () => {
+    const before = await stats();
+    const r = await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"ok":1}\n{"ok":2}\n{"a": }\n' });
+    const body = await expectJsonError(r, 400);
+    expect(body.error).toBe('invalid_json');
+    expect(body.message).toMatch(/^line 3 is not valid JSON: /);
+    expect(await stats()).toEqual(before);
+  });
+
   it('a batch with one bad line is rejected whole (400) and changes nothing', async () => {
     const before = await stats();
     const r = await fetch(`${url}/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: '{"ok":1}\n[1,2]\n{"ok":3}\n' });
