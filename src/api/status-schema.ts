@@ -187,6 +187,7 @@ export const RolloutStatusSchema = z
         podUid: z.string().max(64).optional().describe('UID of the pod being replaced.'),
         bootId: z.string().max(128).optional().describe('Boot of the log server being replaced: the rollout ends when another boot answers on the desired template.'),
         restarts: int64().optional().describe('Container restarts of that pod when the rollout started.'),
+        image: z.string().max(512).optional().describe('Image of its log server container: a pod patched in place keeps its server (and the rollout ends without a new boot) unless the image changed.'),
       })
       .optional()
       .describe('While RollingOut: what is being replaced (recorded before the pod is touched, so a restarted operator knows the rollout is in flight).'),

@@ -20,7 +20,9 @@
  *   the slots it took in the last seconds, before the cache shows them.
  * - A slot is held from then until the pod runs the desired template, is Ready, and a
  *   log server boot other than the replaced one answers `/status` (or the desired template
- *   became the replaced one again: nothing left to do). A rollout that never gets there
+ *   became the replaced one again: nothing left to do). A pod patched in place without a
+ *   new image (labels, annotations) keeps its server: its answer on the desired template
+ *   ends the rollout. A rollout that never gets there
  *   (image cannot be pulled, crash loop) keeps its slot: the others wait, and say for whom.
  * - Not gated, and never holding a slot: creating a missing pod (deleted, or first
  *   create), a pod already terminating, a new token (the deleted token Secret is drift
@@ -56,6 +58,8 @@ export interface RolloutPod {
   terminating: boolean;
   ready: boolean;
   restarts?: number;
+  /** The log server container's image (spec). */
+  image?: string;
 }
 
 /** How the live pod differs from the desired one, as far as rolling goes. */
@@ -136,7 +140,7 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
   if (!gated) return { status: settle(), transition: undefined };
   if (input.holders.length < input.max) {
     const bootId = input.server?.bootId ?? input.lastBootId;
-    const replacing = { ...(current !== undefined ? { template: current } : {}), ...(pod.uid !== undefined ? { podUid: pod.uid } : {}), ...(bootId !== undefined ? { bootId } : {}), ...(pod.restarts !== undefined ? { restarts: pod.restarts } : {}) };
+    const replacing = { ...(current !== undefined ? { template: current } : {}), ...(pod.uid !== undefined ? { podUid: pod.uid } : {}), ...(bootId !== undefined ? { bootId } : {}), ...(pod.restarts !== undefined ? { restarts: pod.restarts } : {}), ...(pod.image !== undefined ? { image: pod.image } : {}) };
     return { status: { state: RolloutState.RollingOut, ...base, upToDate: false, since: now, replacing }, transition: 'started' };
   }
   return {
@@ -155,6 +159,9 @@ function rolloutDone({ desired, pod, server, recorded }: RolloutInput): boolean 
   if (pod === undefined || pod.terminating || pod.template !== desired.template || !pod.ready || server === undefined) return false;
   const r = recorded?.replacing;
   if (r === undefined || r.template === desired.template) return true;
+  // Patched in place (labels, annotations, tolerations) with the same image: nothing
+  // restarts the server, so no new boot is coming; the patch was the whole rollout.
+  if (r.podUid !== undefined && pod.uid === r.podUid && r.image !== undefined && pod.image === r.image) return true;
   if (r.bootId !== undefined) return server.bootId !== r.bootId;
   return pod.uid !== r.podUid || (pod.restarts ?? 0) > (r.restarts ?? 0);
 }

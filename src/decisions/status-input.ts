@@ -53,6 +53,7 @@ export interface LiveContainerStatus {
 
 export interface LivePod {
   metadata: LiveMeta;
+  spec?: { containers?: { name: string; image?: string }[] };
   status?: {
     phase?: string;
     podIP?: string;

@@ -67,6 +67,7 @@ export function rolloutPod(live: LiveObjects['pod']): RolloutPod | undefined {
   if (!live) return undefined;
   const a = live.metadata.annotations ?? {};
   const c = live.status?.containerStatuses?.find((x) => x.name === CONTAINER_NAME);
+  const image = live.spec?.containers?.find((x) => x.name === CONTAINER_NAME)?.image;
   return {
     ...(live.metadata.uid !== undefined ? { uid: live.metadata.uid } : {}),
     ...(a[SPEC_HASH_ANNOTATION] !== undefined ? { template: a[SPEC_HASH_ANNOTATION] } : {}),
@@ -74,6 +75,7 @@ export function rolloutPod(live: LiveObjects['pod']): RolloutPod | undefined {
     terminating: live.metadata.deletionTimestamp !== undefined,
     ready: isPodReady(live),
     ...(c?.restartCount !== undefined ? { restarts: c.restartCount } : {}),
+    ...(image !== undefined ? { image } : {}),
   };
 }
 

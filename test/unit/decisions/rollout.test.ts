@@ -9,12 +9,12 @@ import { NOW, OPTS, asLive, makeEvl, serverStatus } from './fixtures.ts';
 
 const T0 = '2026-11-22T04:00:00Z';
 const T1 = '2026-11-22T05:00:00Z';
-const oldPod: RolloutPod = { uid: 'pod-1', template: 'old', tokenHash: 'tok', terminating: false, ready: true, restarts: 0 };
+const oldPod: RolloutPod = { uid: 'pod-1', template: 'old', tokenHash: 'tok', terminating: false, ready: true, restarts: 0, image: 'eventlog:v1' };
 
 function input(over: Partial<RolloutInput> = {}): RolloutInput {
   return { desired: { template: 'new', tokenHash: 'tok' }, pod: oldPod, server: { bootId: 'boot-1' }, recorded: undefined, suspended: false, holders: [], max: 1, now: T1, ...over };
 }
-const rolling = (over: Partial<RolloutStatus> = {}): RolloutStatus => ({ state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T0, replacing: { template: 'old', podUid: 'pod-1', bootId: 'boot-1', restarts: 0 }, ...over });
+const rolling = (over: Partial<RolloutStatus> = {}): RolloutStatus => ({ state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T0, replacing: { template: 'old', podUid: 'pod-1', bootId: 'boot-1', restarts: 0, image: 'eventlog:v1' }, ...over });
 
 describe('templateChange', () => {
   it('a different spec hash is a template rollout, unless the token changed too (drift: not gated)', () => {
@@ -40,7 +40,7 @@ describe('decideRollout', () => {
   it('an older template with a free slot takes it, recording what it replaces (before the pod is touched)', () => {
     const d = decideRollout(input());
     expect(d.transition).toBe('started');
-    expect(d.status).toEqual({ state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T1, replacing: { template: 'old', podUid: 'pod-1', bootId: 'boot-1', restarts: 0 } });
+    expect(d.status).toEqual({ state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T1, replacing: { template: 'old', podUid: 'pod-1', bootId: 'boot-1', restarts: 0, image: 'eventlog:v1' } });
     expect(holdsSlot({ rollout: d.status })).toBe(true);
     // The server did not answer now: the boot the last status knew.
     expect(decideRollout(input({ server: undefined, lastBootId: 'boot-0' })).status.replacing?.bootId).toBe('boot-0');
@@ -75,8 +75,8 @@ describe('decideRollout', () => {
       ['new pod not Ready', { pod: { uid: 'pod-2', template: 'new', terminating: false, ready: false }, server: undefined }, 'RollingOut'],
       ['new pod Ready, server not answering', { pod: { uid: 'pod-2', template: 'new', terminating: false, ready: true }, server: undefined }, 'RollingOut'],
       // In place (image change): the pod has the new hash, but the old server still answers.
-      ['patched in place, old boot answers', { pod: { ...oldPod, template: 'new' } }, 'RollingOut'],
-      ['patched in place, new boot answers', { pod: { ...oldPod, template: 'new', restarts: 1 }, server: { bootId: 'boot-2' } }, 'UpToDate'],
+      ['patched in place, old boot answers', { pod: { ...oldPod, template: 'new', image: 'eventlog:v2' } }, 'RollingOut'],
+      ['patched in place, new boot answers', { pod: { ...oldPod, template: 'new', image: 'eventlog:v2', restarts: 1 }, server: { bootId: 'boot-2' } }, 'UpToDate'],
       ['recreated, new boot answers', { pod: { uid: 'pod-2', template: 'new', terminating: false, ready: true }, server: { bootId: 'boot-2' } }, 'UpToDate'],
     ];
     for (const [what, over, state] of steps) {
@@ -86,6 +86,16 @@ describe('decideRollout', () => {
       if (state === 'RollingOut') expect(d.status, what).toMatchObject({ since: T0, upToDate: false, replacing: recorded.replacing });
       else expect(d.status.replacing, what).toBeUndefined();
     }
+  });
+
+  it('holding: a pod patched in place without a new image (labels) keeps its server: its answer on the desired template ends the rollout', () => {
+    const labelsOnly = { ...oldPod, template: 'new' };
+    expect(decideRollout(input({ recorded: rolling(), pod: labelsOnly }))).toMatchObject({ transition: 'finished', status: { state: 'UpToDate' } });
+    // Not before the pod carries the desired template, and not without the server's answer.
+    expect(decideRollout(input({ recorded: rolling(), pod: oldPod })).status.state).toBe('RollingOut');
+    expect(decideRollout(input({ recorded: rolling(), pod: labelsOnly, server: undefined })).status.state).toBe('RollingOut');
+    // A recreated pod with the same image still needs a new boot.
+    expect(decideRollout(input({ recorded: rolling(), pod: { ...labelsOnly, uid: 'pod-2' } })).status.state).toBe('RollingOut');
   });
 
   it('holding: a stuck rollout (the new pod never becomes Ready) keeps its slot', () => {
