@@ -25,7 +25,7 @@
  *   ends the rollout. A rollout that never gets there
  *   (image cannot be pulled, crash loop) keeps its slot: the others wait, and say for whom.
  * - Not gated, and never holding a slot: creating a missing pod (deleted, or first
- *   create), a pod already terminating, a new token (the deleted token Secret is drift
+ *   create), a pod already terminating, a pod that is not Ready (`needsRolloutSlot`), a new token (the deleted token Secret is drift
  *   whose correction must not wait), drift correction, the restart for an offline volume
  *   resize, and suspended EventLogs (nothing is rolled while suspended).
  * - Deterministic: the same inputs give the same status (the `since` time moves only
@@ -74,6 +74,17 @@ export function templateChange(desired: { template: string; tokenHash?: string }
   if (pod?.template === undefined || pod.template === desired.template) return 'none';
   if (pod.tokenHash !== undefined && desired.tokenHash !== undefined && pod.tokenHash !== desired.tokenHash) return 'token';
   return 'template';
+}
+
+/**
+ * Does replacing this pod for the desired template need a rollout slot? Only a template
+ * change of a pod that serves (Ready, not terminating). A pod that is not Ready serves
+ * nothing a rollout could disrupt: it is replaced at once, as a Deployment replaces its
+ * unavailable pods first, so an EventLog that was broken before the upgrade neither
+ * waits in the queue nor holds it up.
+ */
+export function needsRolloutSlot(desired: { template: string; tokenHash?: string }, pod: RolloutPod | undefined): boolean {
+  return pod !== undefined && !pod.terminating && pod.ready && templateChange(desired, pod) === 'template';
 }
 
 /** Does this recorded status hold a rollout slot? (What other EventLogs are counted by.) */
@@ -136,8 +147,8 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
     if (rolloutDone(input)) return { status: { state: RolloutState.UpToDate, ...base, upToDate: true, since: now }, transition: 'finished' };
     return { status: { state: RolloutState.RollingOut, ...base, upToDate: false, since: recorded!.since, ...(recorded!.replacing ? { replacing: recorded!.replacing } : {}) }, transition: undefined };
   }
-  const gated = pod !== undefined && !pod.terminating && !input.suspended && templateChange(desired, pod) === 'template';
-  if (!gated) return { status: settle(), transition: undefined };
+  const gated = !input.suspended && needsRolloutSlot(desired, pod);
+  if (!gated || pod === undefined) return { status: settle(), transition: undefined };
   if (input.holders.length < input.max) {
     const bootId = input.server?.bootId ?? input.lastBootId;
     const replacing = { ...(current !== undefined ? { template: current } : {}), ...(pod.uid !== undefined ? { podUid: pod.uid } : {}), ...(bootId !== undefined ? { bootId } : {}), ...(pod.restarts !== undefined ? { restarts: pod.restarts } : {}), ...(pod.image !== undefined ? { image: pod.image } : {}) };

@@ -24,7 +24,7 @@ import { DriftPolicy } from '../../api/eventlog.ts';
 import { desiredNetworkPolicy, desiredPod, desiredPvc, desiredService, desiredTokenSecret, tokenSecretName, type DesiredObject } from '../../decisions/desired.ts';
 import { listsToReplace, type DriftFinding } from '../../decisions/drift.ts';
 import { FIELD_MANAGER, SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../../decisions/labels.ts';
-import { templateChange } from '../../decisions/rollout.ts';
+import { needsRolloutSlot } from '../../decisions/rollout.ts';
 import { combineDrift, existedBefore, objectAction, planObject } from '../../decisions/plan.ts';
 import type { DriftInput } from '../../decisions/status.ts';
 import { TOKEN_KEY, tokenFingerprint } from '../../decisions/token.ts';
@@ -32,6 +32,7 @@ import { Resource, type ResourceType } from '../../runtime/resources.ts';
 import type { KubeObject } from '../../runtime/store.ts';
 import { ensureTokenSecret } from '../token-secret.ts';
 import { step, type LiveObjects, type ReconcileContext } from './context.ts';
+import { rolloutPod } from './rollout.ts';
 
 /** The desired objects of one pass (the pod's depends on the token, once known). */
 export interface DesiredSet {
@@ -165,8 +166,8 @@ async function reconcileObject(
   }
   // Terminating (a deleted pod, or one we deleted for a rollout): wait for it to go.
   if (live?.metadata?.deletionTimestamp) return { items: [], waiting: true };
-  // A template rollout waits for a rollout slot (reconcile/rollout.ts); the pod is left as it is meanwhile.
-  if (kind === 'Pod' && live && !ctx.mayRollPod && templateChange(podTemplateOf(desired), podTemplateOf(live)) === 'template') {
+  // A template rollout of a serving pod waits for a rollout slot (reconcile/rollout.ts); the pod is left as it is meanwhile.
+  if (kind === 'Pod' && live && !ctx.mayRollPod && needsRolloutSlot(podTemplateOf(desired), rolloutPod(live as LiveObjects['pod']))) {
     log.debug({ kind, object: name }, 'pod runs an older template: its rollout waits for a slot');
     return { items: [], waiting: false };
   }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConditionType, EventLogStatusSchema, ReadyReason, ReconcilingReason, type EventLog, type RolloutStatus } from '../../../src/api/eventlog.ts';
 import { desiredPod, desiredPvc, desiredService } from '../../../src/decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION } from '../../../src/decisions/labels.ts';
-import { decideRollout, holdsSlot, mayRollPod, nextInQueue, templateChange, type RolloutInput, type RolloutPod } from '../../../src/decisions/rollout.ts';
+import { decideRollout, holdsSlot, mayRollPod, needsRolloutSlot, nextInQueue, templateChange, type RolloutInput, type RolloutPod } from '../../../src/decisions/rollout.ts';
 import { computeStatus, type StatusInput } from '../../../src/decisions/status.ts';
 import { NOW, OPTS, asLive, makeEvl, serverStatus } from './fixtures.ts';
 
@@ -58,6 +58,15 @@ describe('decideRollout', () => {
     // At most MAX_NAMED_HOLDERS names, and the count.
     const many = decideRollout(input({ holders: ['1', '2', '3', '4', '5', '6', '7'], max: 7 }));
     expect(many.waitingFor).toEqual({ names: ['1', '2', '3', '4', '5'], count: 7, max: 7 });
+  });
+
+  it('not gated: a pod that is not Ready (it serves nothing a rollout could disrupt) is replaced at once, even with every slot taken', () => {
+    const broken = { ...oldPod, ready: false };
+    expect(needsRolloutSlot({ template: 'new', tokenHash: 'tok' }, broken)).toBe(false);
+    expect(needsRolloutSlot({ template: 'new', tokenHash: 'tok' }, oldPod)).toBe(true);
+    const d = decideRollout(input({ pod: broken, holders: ['a/x'] }));
+    expect(d).toMatchObject({ transition: undefined, status: { state: 'Outdated', upToDate: false } });
+    expect(d.waitingFor).toBeUndefined();
   });
 
   it('not gated: a token change, a terminating pod, a suspended EventLog', () => {

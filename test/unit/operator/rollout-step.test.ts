@@ -153,6 +153,14 @@ describe('the owned step gates template rollouts on the recorded slot', () => {
     expect(pods.map((p) => p.spec.containers[0]!.image)).toEqual(['eventlog:v2']);
   });
 
+  it('a pod that is not Ready is rolled without a slot (an EventLog broken before the upgrade does not wait)', async () => {
+    const o = owned('a', false);
+    o.objects.pod = { ...o.objects.pod!, status: { ...o.objects.pod!.status, conditions: [{ type: 'Ready', status: 'False' }] } } as never;
+    await applyOwned(o.ctx, o.objects);
+    const pods = o.applied.filter((x) => x.kind === 'Pod') as Array<{ spec: { containers: Array<{ image: string }> } }>;
+    expect(pods.map((p) => p.spec.containers[0]!.image)).toEqual(['eventlog:v2']);
+  });
+
   it('a deleted pod is created at once without a slot', async () => {
     const o = owned('a', false);
     o.objects.pod = undefined;
