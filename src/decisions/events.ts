@@ -19,6 +19,8 @@
  *   | status.storage.nearlyFull turns on | Warning | `StorageNearlyFull` |
  *   | Ready's reason becomes StorageFull from another False reason (from True: `NotReady` says it) | Warning | `StorageFull` |
  *   | a new entry in status.storage.growth reaches its size (capacity >= to) | Normal | `StorageGrown` |
+ *   | status.rollout.state becomes RollingOut (a rollout slot taken) | Normal | `RolloutStarted` |
+ *   | status.rollout.state RollingOut -> UpToDate | Normal | `RolloutFinished` |
  * - Notes are at most 1024 characters (the events.k8s.io limit).
  */
 import { ConditionStatus, ConditionType, RecoveryOutcome, type EventLogStatus } from '../api/eventlog.ts';
@@ -47,6 +49,8 @@ export const EVENT_ACTIONS: Record<string, string> = {
   StorageNearlyFull: 'ObserveStorage',
   StorageFull: 'ObserveStorage',
   StorageGrown: 'GrowStorage',
+  RolloutStarted: 'RollOut',
+  RolloutFinished: 'RollOut',
 };
 
 function ev(type: EventToRecord['type'], reason: string, note: string): EventToRecord {
@@ -134,6 +138,14 @@ export function transitionEvents(oldStatus: EventLogStatus | undefined, newStatu
   const oldCapacity = oldStatus?.storage?.capacity;
   if (grown && capacity !== undefined && capacity !== oldCapacity && isQuantity(capacity) && isQuantity(grown.to) && compareQuantities(capacity, grown.to) >= 0) {
     out.push(ev('Normal', 'StorageGrown', `PersistentVolumeClaim ${newStatus.storage?.pvcName} now has ${capacity} (was ${grown.from}; ${grown.reason})`));
+  }
+
+  const oldRollout = oldStatus?.rollout;
+  const newRollout = newStatus.rollout;
+  if (newRollout?.state === 'RollingOut' && oldRollout?.state !== 'RollingOut') {
+    out.push(ev('Normal', 'RolloutStarted', `replacing the log pod's template ${newRollout.replacing?.template ?? newRollout.current ?? '?'} with ${newRollout.desired} (a rollout slot taken: --max-concurrent-rollouts)`));
+  } else if (oldRollout?.state === 'RollingOut' && newRollout?.state === 'UpToDate') {
+    out.push(ev('Normal', 'RolloutFinished', `the log pod runs template ${newRollout.desired} and its server answers${oldRollout.since ? ` (rollout started ${oldRollout.since})` : ''}; the slot is free`));
   }
 
   const key = (i: { kind: string; name: string; path: string }) => `${i.kind}\u0000${i.name}\u0000${i.path}`;

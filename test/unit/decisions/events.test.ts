@@ -53,6 +53,25 @@ describe('transitionEvents', () => {
       { ...ready, recovery: { ...ready.recovery, repair: { corruptionId: 'c1', approvedAt: T0, result: 'Succeeded', recordsDiscarded: 2, bytesDiscarded: 90 } } },
       [{ type: 'Normal', reason: 'Repaired', note: /2 records \/ 90 bytes/ }],
     ],
+    [
+      'rollout started (slot taken)',
+      { ...ready, rollout: { state: 'Queued', desired: 'new', current: 'old', upToDate: false, since: T0 } },
+      { ...ready, rollout: { state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T0, replacing: { template: 'old' } } },
+      [{ type: 'Normal', reason: 'RolloutStarted', note: /template old with new/ }],
+    ],
+    [
+      'rollout still in flight: no event',
+      { ...ready, rollout: { state: 'RollingOut', desired: 'new', current: 'old', upToDate: false, since: T0 } },
+      { ...ready, rollout: { state: 'RollingOut', desired: 'new', current: 'new', upToDate: false, since: T0 } },
+      [],
+    ],
+    [
+      'rollout finished',
+      { ...ready, rollout: { state: 'RollingOut', desired: 'new', current: 'new', upToDate: false, since: T0 } },
+      { ...ready, rollout: { state: 'UpToDate', desired: 'new', current: 'new', upToDate: true, since: T0 } },
+      [{ type: 'Normal', reason: 'RolloutFinished', note: /runs template new/ }],
+    ],
+    ['queued: no event', ready, { ...ready, rollout: { state: 'Queued', desired: 'new', current: 'old', upToDate: false, since: T0 } }, []],
     ['repair failed', ready, { ...ready, recovery: { ...ready.recovery, repair: { corruptionId: 'c1', approvedAt: T0, result: 'Failed', message: 'EACCES' } } }, [{ type: 'Warning', reason: 'RepairFailed', note: /EACCES/ }]],
   ];
 
