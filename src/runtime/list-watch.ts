@@ -1,9 +1,10 @@
 /**
  * The list/watch transport a Watcher runs on: the request and event shapes, the
- * `ListWatchSource` seam (unit tests script a fake one), and `httpListWatch`, the real
- * one (paginated lists and watch streams of raw JSON through KubeHttp).
+ * `ListWatchSource` seam (unit tests script a fake one), `httpListWatch`, the real
+ * one (paginated lists and watch streams of raw JSON through KubeHttp), and `listAll`,
+ * the pager over any source.
  */
-import type { KubeHttp, KubeStatus } from './kube-http.ts';
+import { statusCodeOf, type KubeHttp, type KubeStatus } from './kube-http.ts';
 import { resourcePath, type ResourceType } from './resources.ts';
 import type { KubeObject } from './store.ts';
 
@@ -120,3 +121,35 @@ export function httpListWatch<T extends KubeObject>(http: KubeHttp, ref: Resourc
   };
 }
 
+/**
+ * Every page of a list (client-go's pager): pages of `pageSize` (0: one unpaginated
+ * list) followed by their continue tokens. An expired continue token (410: the list
+ * took longer than etcd keeps history) restarts as one unpaginated list, after
+ * `onContinueExpired`. Throws if `signal` aborts between pages.
+ */
+export async function listAll<T>(source: ListWatchSource<T>, pageSize: number, signal: AbortSignal, onContinueExpired?: (err: unknown) => void): Promise<{ items: T[]; resourceVersion: string }> {
+  const items: T[] = [];
+  let resourceVersion = '';
+  let cont: string | undefined;
+  let limit: number | undefined = pageSize > 0 ? pageSize : undefined;
+  for (;;) {
+    let page: ListPage<T>;
+    try {
+      page = await source.list({ limit, ...(cont ? { continue: cont } : {}) }, signal);
+    } catch (err) {
+      if (cont && statusCodeOf(err) === 410) {
+        onContinueExpired?.(err);
+        items.length = 0;
+        cont = undefined;
+        limit = undefined;
+        continue;
+      }
+      throw err;
+    }
+    signal.throwIfAborted();
+    for (const it of page.items) items.push(it);
+    resourceVersion = page.resourceVersion;
+    cont = page.continue || undefined;
+    if (!cont) return { items, resourceVersion };
+  }
+}

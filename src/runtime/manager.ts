@@ -48,7 +48,10 @@ import { KubeLeaseLock } from './lease-lock.ts';
 import { RuntimeMetrics } from './metrics.ts';
 import type { ChangeInfo } from './event-hooks.ts';
 import type { ResourceRef } from './list-watch.ts';
+import { MultiStore, controllerOwnerKey, type Caches } from './caches.ts';
 import { keyOf, watchResource, type KubeObject, type ReadonlyStore, type Watcher } from './watcher.ts';
+
+export type { Caches } from './caches.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { OwnWrites } from './own-writes.ts';
 import { changedParts } from './predicates.ts';
@@ -64,12 +67,6 @@ import { startEndpoints, type Endpoints, type ReadinessCheck } from './probe-end
  * reads; it must keep name, namespace, uid, resourceVersion and owner references).
  */
 export type WatchedResource = Omit<ResourceRef, 'namespace'> & { transform?: (obj: KubeObject) => KubeObject };
-
-/** The read side a reconcile gets: one store per watched resource, keyed `ns/name`. */
-export interface Caches {
-  primary: ReadonlyStore<KubeObject>;
-  owned: Record<string, ReadonlyStore<KubeObject>>;
-}
 
 export interface ReconcileRequest {
   namespace: string;
@@ -113,45 +110,6 @@ export interface ManagerOptions {
   readYourWritesMs?: number;
   /** Timers of read-your-writes (tests). Default the real clock. */
   clock?: Clock;
-}
-
-/** Combines one store per namespace into one read view. */
-class MultiStore implements ReadonlyStore<KubeObject> {
-  readonly #stores: readonly ReadonlyStore<KubeObject>[];
-  constructor(stores: readonly ReadonlyStore<KubeObject>[]) {
-    this.#stores = stores;
-  }
-  get(namespace: string | undefined, name: string): KubeObject | undefined {
-    for (const s of this.#stores) {
-      const o = s.get(namespace, name);
-      if (o) return o;
-    }
-    return undefined;
-  }
-  getByKey(key: string): KubeObject | undefined {
-    for (const s of this.#stores) {
-      const o = s.getByKey(key);
-      if (o) return o;
-    }
-    return undefined;
-  }
-  list(namespace?: string): KubeObject[] {
-    return this.#stores.flatMap((s) => s.list(namespace));
-  }
-  keys(): string[] {
-    return this.#stores.flatMap((s) => s.keys());
-  }
-  get size(): number {
-    return this.#stores.reduce((n, s) => n + s.size, 0);
-  }
-}
-
-/** The key of the primary that controls `obj`, if any (its controller owner reference). */
-export function controllerOwnerKey(obj: KubeObject, owner: { apiVersion: string; kind: string }): string | undefined {
-  const group = (v: string) => (v.includes('/') ? v.split('/')[0] : '');
-  const ref = obj.metadata?.ownerReferences?.find((r) => r.controller === true && r.kind === owner.kind && group(r.apiVersion) === group(owner.apiVersion));
-  if (!ref || !obj.metadata?.namespace) return undefined;
-  return `${obj.metadata.namespace}/${ref.name}`;
 }
 
 /** Why a watch event did or did not queue a key (label of eventlog_controller_watch_events_total). */

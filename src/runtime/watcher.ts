@@ -18,10 +18,9 @@
  *    - 410 Gone (HTTP 410, or an ERROR event with code 410: the resourceVersion is too
  *      old): relist (step 1) at once; a second 410 in a row waits the back-off first;
  *    - any other error, an ERROR event, a broken connection, or a stream that closed
- *      right after opening: wait a jittered exponential back-off (default 800 ms
- *      doubling to 30 s, +0-25 % jitter), then watch again from the last
- *      resourceVersion. A failed list is retried the same way. The back-off resets
- *      once a watch has stayed open for `backoff.resetAfterMs` (default 60 s).
+ *      right after opening: wait the back-off (backoff.ts: 800 ms doubling to 30 s,
+ *      jittered, reset by a watch open for 60 s), then watch again from the last
+ *      resourceVersion. A failed list is retried the same way.
  *
  * Guarantees:
  * - Never stops on an error; only `stop()` ends it.
@@ -35,9 +34,8 @@
  *   disconnected for at most `unhealthyAfterMs` (default 2 x the back-off cap = 60 s).
  *   The operator's /readyz uses it.
  *
- * Hooks (`onAdd`/`onUpdate`/`onDelete`) must only do cheap, synchronous work such as
- * enqueueing a key: they run on the watch's event path, are not awaited, and an
- * exception they throw is logged and otherwise ignored (the cache is already updated).
+ * Hooks (`onAdd`/`onUpdate`/`onDelete`, event-hooks.ts) must only do cheap, synchronous
+ * work such as enqueueing a key: they run on the watch's event path and are not awaited.
  * A hook registered with `onAdd` after objects are cached is first called for each
  * cached object (client-go's AddEventHandler does the same).
  *
@@ -55,7 +53,9 @@ import { silentLogger } from '../common/logger.ts';
 import type { KubeAccess } from './kubeconfig.ts';
 import { realClock, type Clock, type TimerHandle } from './clock.ts';
 import { KubeApiError, KubeHttp, statusCodeOf } from './kube-http.ts';
-import { httpListWatch, type ListPage, type ListWatchSource, type ResourceRef, type WatchEvent, type WatchRequest } from './list-watch.ts';
+import { httpListWatch, listAll, type ListWatchSource, type ResourceRef, type WatchEvent, type WatchRequest } from './list-watch.ts';
+import { Backoff, type BackoffOptions } from './backoff.ts';
+import { SyncGate } from './sync-gate.ts';
 import { EventHooks, LISTED, WATCHED, type AddHook, type DeleteHook, type UpdateHook } from './event-hooks.ts';
 
 export type { ChangeInfo } from './event-hooks.ts';
@@ -66,15 +66,6 @@ export { keyOf, type KubeObject, type ReadonlyStore } from './store.ts';
 // ---------------------------------------------------------------------------
 // Watcher
 // ---------------------------------------------------------------------------
-
-export interface BackoffOptions {
-  /** First delay. Default 800 ms. */
-  initialMs?: number;
-  /** Cap. Default 30 s. */
-  maxMs?: number;
-  /** A watch that stayed open this long resets the back-off. Default 60 s. */
-  resetAfterMs?: number;
-}
 
 export interface WatcherOptions<T> {
   source: ListWatchSource<T>;
@@ -116,9 +107,6 @@ export interface WatcherStatus {
 const DEFAULTS = {
   pageSize: 500,
   minWatchTimeoutSeconds: 300,
-  initialMs: 800,
-  maxMs: 30_000,
-  resetAfterMs: 60_000,
 };
 
 /** A watch stream that ends before this is treated as a failure (no hot loop). */
@@ -147,19 +135,17 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
   readonly #random: () => number;
   readonly #pageSize: number;
   readonly #minWatchTimeout: number;
-  readonly #backoff: Required<BackoffOptions>;
+  readonly #backoff: Backoff;
   readonly #unhealthyAfterMs: number;
   readonly #store: Store<T>;
 
   readonly #hooks: EventHooks<T>;
 
   #phase: WatcherPhase = 'idle';
-  #synced = false;
-  #syncWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  readonly #sync: SyncGate;
   #rv = '';
   #lists = 0;
   #watches = 0;
-  #failures = 0;
   #goneStreak = 0;
   #lastError: string | undefined;
   /** clock time since which no watch is open (undefined while one is). */
@@ -177,11 +163,8 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     this.#random = opts.random ?? Math.random;
     this.#pageSize = opts.pageSize ?? DEFAULTS.pageSize;
     this.#minWatchTimeout = opts.minWatchTimeoutSeconds ?? DEFAULTS.minWatchTimeoutSeconds;
-    this.#backoff = {
-      initialMs: opts.backoff?.initialMs ?? DEFAULTS.initialMs,
-      maxMs: opts.backoff?.maxMs ?? DEFAULTS.maxMs,
-      resetAfterMs: opts.backoff?.resetAfterMs ?? DEFAULTS.resetAfterMs,
-    };
+    this.#backoff = new Backoff(opts.backoff, this.#random);
+    this.#sync = new SyncGate(this.name);
     this.#unhealthyAfterMs = opts.unhealthyAfterMs ?? 2 * this.#backoff.maxMs;
     this.#store = new Store<T>({ freeze: opts.freeze ?? true, ...(opts.transform ? { transform: opts.transform } : {}) });
     this.#hooks = new EventHooks<T>(this.#log);
@@ -210,7 +193,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
       this.#clock.clearTimer(this.#sleepTimer.handle);
       this.#sleepTimer.wake();
     }
-    for (const w of this.#syncWaiters.splice(0)) w.reject(new Error(`watcher ${this.name}: stopped before the first sync`));
+    this.#sync.shut();
     await this.#loop;
   }
 
@@ -239,36 +222,16 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
   // ---- state ---------------------------------------------------------------------------
 
   hasSynced(): boolean {
-    return this.#synced;
+    return this.#sync.isOpen;
   }
 
   /** Resolves at the first sync; rejects if `signal` aborts or the watcher stops first. */
   waitForSync(signal?: AbortSignal): Promise<void> {
-    if (this.#synced) return Promise.resolve();
-    if (this.#phase === 'stopped') return Promise.reject(new Error(`watcher ${this.name}: stopped before the first sync`));
-    if (signal?.aborted) return Promise.reject(new Error(`watcher ${this.name}: waitForSync aborted`));
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.#syncWaiters = this.#syncWaiters.filter((w) => w !== waiter);
-        reject(new Error(`watcher ${this.name}: waitForSync aborted`));
-      };
-      const waiter = {
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (e: Error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(e);
-        },
-      };
-      this.#syncWaiters.push(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.#sync.wait(signal);
   }
 
   isHealthy(): boolean {
-    if (!this.#synced || this.#isStopped()) return false;
+    if (!this.#sync.isOpen || this.#isStopped()) return false;
     // Connected (#disconnectedSince < 0), or reconnecting for no longer than the bound.
     return this.#disconnectedSince < 0 || this.#clock.now() - this.#disconnectedSince <= this.#unhealthyAfterMs;
   }
@@ -285,12 +248,12 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
   status(): WatcherStatus {
     return {
       phase: this.#phase,
-      synced: this.#synced,
+      synced: this.#sync.isOpen,
       healthy: this.isHealthy(),
       resourceVersion: this.#rv,
       lists: this.#lists,
       watches: this.#watches,
-      consecutiveFailures: this.#failures,
+      consecutiveFailures: this.#backoff.failures,
       ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
     };
   }
@@ -335,21 +298,14 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
             continue;
           }
         }
-        const delay = this.#nextDelay();
+        const delay = this.#backoff.next();
         this.#log.warn(
-          { err: describe(err), statusCode: statusCodeOf(err), attempt: this.#failures, delayMs: Math.round(delay), relist: needList },
+          { err: describe(err), statusCode: statusCodeOf(err), attempt: this.#backoff.failures, delayMs: Math.round(delay), relist: needList },
           'watcher: list/watch failed, retrying after back-off',
         );
         await this.#sleep(delay);
       }
     }
-  }
-
-  #nextDelay(): number {
-    const { initialMs, maxMs } = this.#backoff;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.#failures, 30));
-    this.#failures++;
-    return base * (1 + 0.25 * this.#random());
   }
 
   #sleep(ms: number): Promise<void> {
@@ -372,47 +328,22 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     this.#phase = 'listing';
     const ctl = new AbortController();
     this.#current = ctl;
-    const items: T[] = [];
-    let rv = '';
-    let cont: string | undefined;
-    let limit: number | undefined = this.#pageSize > 0 ? this.#pageSize : undefined;
+    let listed: { items: T[]; resourceVersion: string };
     try {
-      for (;;) {
-        let page: ListPage<T>;
-        try {
-          page = await this.#source.list({ limit, ...(cont ? { continue: cont } : {}) }, ctl.signal);
-        } catch (err) {
-          if (cont && isGone(err)) {
-            // The continue token expired (the list took longer than etcd keeps history):
-            // like client-go's pager, fall back to one unpaginated list.
-            this.#log.info({ err: describe(err) }, 'watcher: list continue token expired, listing without pagination');
-            items.length = 0;
-            cont = undefined;
-            limit = undefined;
-            continue;
-          }
-          throw err;
-        }
-        this.#checkStopped();
-        for (const it of page.items) items.push(it);
-        rv = page.resourceVersion;
-        cont = page.continue || undefined;
-        if (!cont) break;
-      }
+      listed = await listAll(this.#source, this.#pageSize, ctl.signal, (err) =>
+        this.#log.info({ err: describe(err) }, 'watcher: list continue token expired, listing without pagination'),
+      );
     } finally {
       if (this.#current === ctl) this.#current = undefined;
     }
+    const { items, resourceVersion: rv } = listed;
     this.#checkStopped();
     const changes = this.#store.replace(items);
     this.#rv = rv;
     this.#lists++;
     this.#log.debug({ rv, items: items.length, changes: changes.length }, 'watcher: listed');
     for (const c of changes) this.#hooks.emit(c, LISTED);
-    if (!this.#synced) {
-      this.#synced = true;
-      this.#log.info({ rv, items: items.length }, 'watcher: synced');
-      for (const w of this.#syncWaiters.splice(0)) w.resolve();
-    }
+    if (this.#sync.open()) this.#log.info({ rv, items: items.length }, 'watcher: synced');
   }
 
   /** One watch stream. Returns on a healthy clean close; throws otherwise. */
@@ -451,7 +382,7 @@ export class Watcher<T extends KubeObject> implements ReadonlyStore<T> {
     } finally {
       if (this.#current === ctl) this.#current = undefined;
       if (this.#disconnectedSince < 0) this.#disconnectedSince = this.#clock.now();
-      if (openedAt !== undefined && this.#clock.now() - openedAt >= this.#backoff.resetAfterMs) this.#failures = 0;
+      if (openedAt !== undefined) this.#backoff.healthyFor(this.#clock.now() - openedAt);
     }
     this.#checkStopped();
     if (eventError !== undefined) throw eventError;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { controllerOwnerKey } from '../../../src/runtime/manager.ts';
+import { controllerOwnerKey } from '../../../src/runtime/caches.ts';
 
 const owner = { apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog' };
 const ref = (over: Record<string, unknown> = {}) => ({ apiVersion: 'eventlog.dev/v1alpha1', kind: 'EventLog', name: 'orders', uid: 'u1', controller: true, ...over });
