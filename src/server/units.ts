@@ -33,14 +33,10 @@ export function parseReserve(input: string): ReserveSpec | undefined {
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/**
- * A positive Go-style duration of whole seconds: "168h", "30m", "90s", "1h30m", "1.5h",
- * and "7d" (days) -> seconds. At most 100 years.
- */
-export function parseDurationSeconds(input: string): number | undefined {
-  const s = input.trim();
+/** Milliseconds of a Go-style duration ("1h30m", "1.5s", "500ms"; "7d" when `days`), or undefined if it is not one. */
+function durationMs(s: string, days: boolean): number | undefined {
   if (s === '') return undefined;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
+  const re = days ? /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y : /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
   let ms = 0;
   let at = 0;
   while (at < s.length) {
@@ -50,6 +46,16 @@ export function parseDurationSeconds(input: string): number | undefined {
     ms += Number(m[1]) * UNIT_MS[m[2]!]!;
     at = re.lastIndex;
   }
+  return ms;
+}
+
+/**
+ * A positive Go-style duration of whole seconds: "168h", "30m", "90s", "1h30m", "1.5h",
+ * and "7d" (days) -> seconds. At most 100 years.
+ */
+export function parseDurationSeconds(input: string): number | undefined {
+  const ms = durationMs(input.trim(), true);
+  if (ms === undefined) return undefined;
   const seconds = ms / 1000;
   const whole = Math.round(seconds);
   if (whole < 1 || Math.abs(seconds - whole) > 1e-6 || whole > 100 * 366 * 86_400) return undefined;
@@ -70,17 +76,8 @@ export function parseWaitMs(input: string, max: number = MAX_WAIT_MS): number | 
     const ms = Number(s);
     return ms <= max ? ms : undefined;
   }
-  if (s === '' || !/^[\d.a-zµμ]+$/.test(s)) return undefined;
-  const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
-  let ms = 0;
-  let at = 0;
-  while (at < s.length) {
-    re.lastIndex = at;
-    const m = re.exec(s);
-    if (m === null) return undefined;
-    ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-    at = re.lastIndex;
-  }
+  const ms = durationMs(s, false);
+  if (ms === undefined) return undefined;
   const whole = Math.round(ms);
   return whole <= max ? whole : undefined;
 }
