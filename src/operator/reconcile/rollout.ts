@@ -18,7 +18,7 @@
 import { type RolloutStatus } from '../../api/eventlog.ts';
 import { CONTAINER_NAME } from '../../decisions/desired.ts';
 import { SPEC_HASH_ANNOTATION, TOKEN_HASH_ANNOTATION } from '../../decisions/labels.ts';
-import { decideRollout, holdsSlot, nextInQueue, type RolloutDecision, type RolloutPod } from '../../decisions/rollout.ts';
+import { decideRollout, holdsSlot, needsRolloutSlot, nextInQueue, type RolloutDecision, type RolloutPod } from '../../decisions/rollout.ts';
 import type { ServerObservation } from '../../decisions/server-status.ts';
 import { isPodReady } from '../../decisions/status-input.ts';
 import { formatTime } from '../../kube/time.ts';
@@ -83,11 +83,17 @@ export function rolloutPod(live: LiveObjects['pod']): RolloutPod | undefined {
 export function rolloutStep(ctx: ReconcileContext, fleet: RolloutFleet, live: LiveObjects, desired: { template: string; tokenHash?: string }, server: ServerObservation | undefined): RolloutDecision {
   const log = ctx.log.child({ step: 'rollout' });
   const nowMs = ctx.now().getTime();
-  const others = fleet.eventLogs().filter((e) => keyOf(e) !== ctx.key && e.metadata?.deletionTimestamp === undefined);
-  const holders = [...new Set([...others.filter((e) => holdsSlot({ rollout: rolloutOf(e) })).map(keyOf), ...fleet.slots.recent(nowMs).filter((k) => k !== ctx.key)])].sort();
+  // The other EventLogs are scanned only when a slot is in question (a pod to roll, or a
+  // slot to give back), not on every steady poll of an up-to-date EventLog.
+  let othersMemo: RawEventLog[] | undefined;
+  const others = () => (othersMemo ??= fleet.eventLogs().filter((e) => keyOf(e) !== ctx.key && e.metadata?.deletionTimestamp === undefined));
+  const holdersNow = () => [...new Set([...others().filter((e) => holdsSlot({ rollout: rolloutOf(e) })).map(keyOf), ...fleet.slots.recent(nowMs).filter((k) => k !== ctx.key)])].sort();
+  const pod = rolloutPod(live.pod);
+  const mayTakeSlot = !ctx.evl.spec.suspend && !holdsSlot({ rollout: ctx.old?.rollout }) && needsRolloutSlot(desired, pod);
+  const holders = mayTakeSlot ? holdersNow() : [];
   const decision = decideRollout({
     desired,
-    pod: rolloutPod(live.pod),
+    pod,
     server: server?.ok ? { bootId: server.status.bootId } : undefined,
     ...(ctx.old?.pod?.bootId !== undefined ? { lastBootId: ctx.old.pod.bootId } : {}),
     recorded: ctx.old?.rollout,
@@ -96,7 +102,7 @@ export function rolloutStep(ctx: ReconcileContext, fleet: RolloutFleet, live: Li
     max: fleet.max,
     now: formatTime(ctx.now()),
   });
-  const outdated = () => others.filter((e) => rolloutOf(e)?.upToDate === false).length + 1;
+  const outdated = () => others().filter((e) => rolloutOf(e)?.upToDate === false).length + 1;
   const s = decision.status;
   switch (decision.transition) {
     case 'started':
@@ -115,8 +121,8 @@ export function rolloutStep(ctx: ReconcileContext, fleet: RolloutFleet, live: Li
       const left = outdated() - 1;
       if (decision.transition === 'finished') log.info({ template: s.desired, seconds: took, outdated: left }, `rolled EventLog ${ctx.key} to template ${s.desired}${took !== undefined ? ` in ${took}s` : ''} (${left} outdated left)`);
       else log.info({ template: s.desired }, `rollout of EventLog ${ctx.key} released: suspended`);
-      const queued = others.filter((e) => rolloutOf(e)?.state === 'Queued').map(keyOf);
-      for (const key of nextInQueue(queued, fleet.max - holders.length)) fleet.enqueue(key);
+      const queued = others().filter((e) => rolloutOf(e)?.state === 'Queued').map(keyOf);
+      for (const key of nextInQueue(queued, fleet.max - holdersNow().length)) fleet.enqueue(key);
       break;
     }
     case undefined:

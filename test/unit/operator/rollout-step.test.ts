@@ -111,6 +111,17 @@ describe('rolloutStep', () => {
     expect(a.lines.join('\n')).toMatch(/^rolled EventLog shop\/a to template [0-9a-f]{16} in 30s \(2 outdated left\)$/m);
   });
 
+  it('an up-to-date EventLog does not scan the other EventLogs (the steady poll stays O(1))', () => {
+    let scans = 0;
+    const f: RolloutFleet = { eventLogs: () => (scans++, [cached('b', { state: 'RollingOut' })]), slots: new RolloutSlots(), max: 1, enqueue: () => undefined };
+    const d = rolloutStep(context('a', undefined).ctx, f, live(livePod('a', 'eventlog:v2')), desiredOf('a'), server('ba'));
+    expect(d.status).toMatchObject({ state: 'UpToDate', upToDate: true });
+    expect(scans).toBe(0);
+    // An outdated one does: it needs the slot holders.
+    expect(rolloutStep(context('a', undefined).ctx, f, live(livePod('a')), desiredOf('a'), server('ba')).status.state).toBe('Queued');
+    expect(scans).toBe(1);
+  });
+
   it('an EventLog pinned with spec.image has nothing to roll when only the default image changes', () => {
     const pinned = makeEvl({ image: 'eventlog:pinned' }, { name: 'p' });
     const pod = asLive(desiredPod(pinned, { defaultImage: 'eventlog:v1', tokenHash: tokenFingerprint(TOKEN) }));
